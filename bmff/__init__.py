@@ -1,0 +1,8 @@
+"""bmff: byte-exact ISO base media file (MP4, MOV, HEIF) reader and writer, standard library only."""
+
+from . import boxes  # noqa: F401  (registers every box type)
+from .box import Box, BmffError, ContainerBox, FullBox, FullContainerBox, UnknownBox, register
+from .io import File, parse
+
+__all__ = ["Box", "BmffError", "ContainerBox", "File", "FullBox", "FullContainerBox", "UnknownBox", "parse",
+           "register"]

@@ -1,0 +1,3 @@
+"""Importing this package registers every box type with bmff.box's registry."""
+
+from . import file  # noqa: F401
