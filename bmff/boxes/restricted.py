@@ -1,0 +1,63 @@
+"""Restricted video (ISO/IEC 14496-12 8.12) and the 'aSEI' scheme of ISO/IEC 14496-15 4.11.
+
+A 'resv' sample entry is the original visual sample entry with its type replaced by 'resv' and a 'rinf' box
+{ 'frma' (the original type), 'schm' (scheme_type 'aSEI'), 'schi' { 'seii' } } appended, so a player that does
+not know the scheme does not play the track without the required post-processing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..box import Box, ContainerBox, Context, FullBox, Reader, Writer, register
+
+
+@register()
+@dataclass
+class OriginalFormatBox(Box):
+    TYPE = "frma"
+    data_format: str = "avc1"
+
+    @classmethod
+    def parse_body(cls, r: Reader, ctx: Context) -> "OriginalFormatBox":
+        return cls(r.fourcc())
+
+    def build_body(self, w: Writer) -> None:
+        w.fourcc(self.data_format)
+
+
+@register()
+@dataclass
+class SchemeTypeBox(FullBox):
+    """'schm': scheme_type, scheme_version, and a scheme_uri when flags & 1."""
+
+    TYPE = "schm"
+    VERSIONS = (0,)
+    scheme_type: str = "aSEI"
+    scheme_version: int = 0
+    scheme_uri: str | None = None
+
+    @classmethod
+    def parse_body(cls, r: Reader, ctx: Context) -> "SchemeTypeBox":
+        box = cls(r.fourcc(), r.u32())
+        if ctx.flags & 1:
+            box.scheme_uri = r.cstring()
+        return box
+
+    def build_body(self, w: Writer) -> None:
+        w.fourcc(self.scheme_type)
+        w.u32(self.scheme_version)
+        if self.flags & 1:
+            w.cstring(self.scheme_uri or "")
+
+
+@register()
+@dataclass
+class SchemeInformationBox(ContainerBox):
+    TYPE = "schi"
+
+
+@register()
+@dataclass
+class RestrictedSchemeInfoBox(ContainerBox):
+    TYPE = "rinf"
