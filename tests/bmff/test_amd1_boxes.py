@@ -1,0 +1,133 @@
+"""Round trips and fuzzing of every Amd 1 box and sample group entry."""
+
+import struct
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import bmff
+from bmff import BmffError
+from bmff.boxes.amd1_groups import (NfcsGroupingParameter, NnpfaSampleGroupEntry, NnpfcSeiSampleGroupEntry,
+                                    SampleToMetadataItemEntry)
+from bmff.boxes.nnr import HandlerProperty, NNRConfigurationItemProperty, NnrUnitArray
+from bmff.boxes.restricted import (OriginalFormatBox, RestrictedSchemeInfoBox, SchemeInformationBox,
+                                   SchemeTypeBox)
+from bmff.boxes.sei import SeiInformationBox
+from bmff.nal import nnpfc_sei
+from bmff.nnr_units import ModelParameterSetUnit, StartUnit, parse_units, build_raw_float_bitstream
+
+NNR = build_raw_float_bitstream([("w", [2], struct.pack("<2f", 1.0, 2.0))])
+
+
+def reparse(box):
+    raw = box.to_bytes()
+    (back,) = bmff.parse(raw).boxes
+    assert back.to_bytes() == raw
+    return back
+
+
+def test_rinf_tree_round_trips():
+    rinf = RestrictedSchemeInfoBox(children=[
+        OriginalFormatBox("hvc1"), SchemeTypeBox("aSEI", 1),
+        SchemeInformationBox(children=[SeiInformationBox([210], [211])])])
+    back = reparse(rinf)
+    assert back == rinf
+    assert back.find("schi/seii").requiredSEI_ID == [210]
+    assert back.find("frma").data_format == "hvc1"
+
+
+def test_schm_uri_follows_flags():
+    box = SchemeTypeBox("aSEI", 2, "urn:x", flags=1)
+    assert reparse(box) == box
+    assert box.to_bytes().endswith(b"urn:x\0")
+
+
+def test_nnrc_layout_and_round_trip():
+    units = parse_units(NNR)
+    prop = NNRConfigurationItemProperty.from_units(units[:2])
+    raw = prop.to_bytes()
+    assert raw[8:12] == b"\0\0\0\0"  # version 0, flags 0
+    assert raw[12:17] == bytes([2, 0, 1, 1, 1])  # two arrays: STR x1, MPS x1
+    assert raw[17:] == NNR[:10]
+    back = reparse(prop)
+    assert back == prop and back.units() == units[:2]
+    assert [type(u) for u in back.units()] == [StartUnit, ModelParameterSetUnit]
+
+
+def test_nnrc_keeps_mps_state_for_item_data():
+    prop = NNRConfigurationItemProperty.from_units([ModelParameterSetUnit(mps_topology_indexed_reference_flag=1)])
+    assert prop.parse_state().mps_topology_indexed_reference_flag == 1
+
+
+def test_hdlp_round_trip():
+    assert reparse(HandlerProperty("nnet")) == HandlerProperty("nnet")
+
+
+def test_nfcs_grouping_parameter():
+    p = NfcsGroupingParameter(1, 5)
+    assert p.to_int() == 0x80000005 and NfcsGroupingParameter.from_int(0x80000005) == p
+    with pytest.raises(BmffError, match="does not fit"):
+        NfcsGroupingParameter(0, 1 << 31).to_int()
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(0, 1), st.integers(0, 2 ** 31 - 1))
+def test_nfcs_grouping_parameter_round_trip(flag, fid):
+    p = NfcsGroupingParameter(flag, fid)
+    assert NfcsGroupingParameter.from_int(p.to_int()) == p
+
+
+fourcc = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), min_size=4, max_size=4)
+
+
+@settings(max_examples=100, deadline=None)
+@given(fourcc, st.lists(st.integers(0, 2 ** 32 - 1), max_size=4), st.binary(max_size=30))
+def test_entries_round_trip(handler, ids, sei):
+    stmi = SampleToMetadataItemEntry(handler, ids)
+    assert SampleToMetadataItemEntry.parse(stmi.to_bytes()) == stmi
+    nfcs = NnpfcSeiSampleGroupEntry(handler, ids, sei)
+    assert NnpfcSeiSampleGroupEntry.parse(nfcs.to_bytes()) == nfcs
+    assert NnpfaSampleGroupEntry.parse(sei).to_bytes() == sei
+
+
+def test_nfcs_entry_layout():
+    e = NnpfcSeiSampleGroupEntry("nnet", [3], nnpfc_sei(1))
+    assert e.to_bytes() == b"nnet" + bytes.fromhex("00000001 00000003".replace(" ", "")) + nnpfc_sei(1)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([0, 1, 2, 3, 4]), st.integers(0, 255)), max_size=5))
+def test_nnrc_round_trip(specs):
+    units = [StartUnit(general_profile_idc=p) if t == 0 else ModelParameterSetUnit(mps_qp_density=p & 7,
+             mps_quantization_method_flags=1) if t == 1 else parse_units(bytes([0, 4, t << 2, p]))[0]
+             for t, p in specs]
+    prop = NNRConfigurationItemProperty.from_units(units)
+    assert reparse(prop) == prop
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from([b"seii", b"nnrC", b"hdlp", b"frma", b"schm", b"schi", b"rinf"]), st.binary(max_size=40))
+def test_fuzz_box_bodies_only_raise_bmff_error(box_type, body):
+    raw = (8 + len(body)).to_bytes(4, "big") + box_type + body
+    try:
+        f = bmff.parse(raw)
+    except BmffError:
+        return
+    assert f.to_bytes() == raw
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=40))
+def test_fuzz_entries_only_raise_bmff_error(data):
+    for cls in (SampleToMetadataItemEntry, NnpfcSeiSampleGroupEntry, NnpfaSampleGroupEntry):
+        try:
+            assert cls.parse(data).to_bytes() == data
+        except BmffError:
+            pass
+
+
+def test_nnrc_bad_unit_is_a_bmff_error():
+    raw = NNRConfigurationItemProperty(arrays=[NnrUnitArray(0, [StartUnit()])]).to_bytes()[:-1]
+    raw = len(raw).to_bytes(4, "big") + raw[4:]  # the box is whole, its last NNR unit is cut
+    with pytest.raises(BmffError, match="nnrC: nnr_unit_size 4 runs past"):
+        bmff.parse(raw)
