@@ -16,11 +16,12 @@ track of a parsed file. Reading of the clause, where it leaves room:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable, Iterable, Iterator
 
 from .box import BmffError
 from .boxes.amd1_groups import NfcsGroupingParameter, NnpfcSeiSampleGroupEntry
 from .nal import (AVC, NalHeader, SeiMessage, build_nal_header, escape_rbsp, is_vcl, parse_nal_header,
-                  parse_sei_message, sei_rbsp, SEI_NAL_TYPES)
+                  parse_sei_message, sei_rbsp, split_sample, SEI_NAL_TYPES)
 
 
 @dataclass(frozen=True)
@@ -97,3 +98,25 @@ def insert_into_sample(codec: str, nals: list[bytes], sei_payloads: list[list[Se
         if pos < len(nals):
             out.append(nals[pos])
     return out
+
+
+def reconstruct_samples(codec: str, samples: Iterable[bytes], length_size: int, sync: list[bool],
+                        sample_description_index: list[int], groups: dict[NfcsGroupingParameter, list[int]],
+                        entries: list[NnpfcSeiSampleGroupEntry],
+                        nnr_bitstream: Callable[[NnpfcSeiSampleGroupEntry], bytes | None]) -> Iterator[list[bytes]]:
+    """Each sample's NAL units with the 4.19.7 SEI NAL units inserted; entries are the 'nfcs' sgpd entries
+    (group_description_index i is entries[i-1]), nnr_bitstream resolves an entry's 'nnr1' item."""
+    plan = plan_insertions(sync, sample_description_index, groups)
+    messages: dict[int, SeiMessage] = {}
+
+    def message(index: int) -> SeiMessage:
+        if index not in messages:
+            if not 1 <= index <= len(entries):
+                raise BmffError(f"'nfcs' group_description_index {index} has no entry ({len(entries)} entries)")
+            entry = entries[index - 1]
+            messages[index] = complete_message(entry, nnr_bitstream(entry) if entry.num_items == 1 else None)
+        return messages[index]
+
+    for data, insertions in zip(samples, plan):
+        nals = split_sample(data, length_size)
+        yield insert_into_sample(codec, nals, [[message(g) for _, g in ins.messages] for ins in insertions])
