@@ -1,0 +1,70 @@
+import pytest
+
+from spritejax import configs
+from spritejax.errors import UserError
+
+
+@pytest.mark.parametrize("name", configs.NAMES)
+def test_every_named_config_loads_with_a_consistent_geometry(name):
+    cfg = configs.load(name)
+    h, w = cfg.canvas
+    k = cfg.model.k
+    assert k & (k - 1) == 0 and h % (k // 2) == 0 and w % (k // 2) == 0
+    assert cfg.model.offset_bound == k / 4
+    assert 0 <= cfg.loss.finetune_steps < cfg.train.num_steps
+
+
+def test_paper_specific_values():
+    assert configs.load("mario").model.k == 32
+    si = configs.load("space_invaders")
+    assert (si.model.k, si.model.num_sprites, si.train.batch_size, si.train.num_steps) == (16, 54, 4, 60_000)
+    nat = configs.load("natural")
+    assert nat.loss.lambda_beta == 0 and nat.loss.lambda_beta_finetune == 0
+    assert nat.model.transform_input_at_test == "soft" and nat.data.random_crop
+    base = configs.base_config()
+    assert (base.optim.lr, base.optim.bg_lr, base.optim.weight_decay) == (1e-4, 1e-3, 0.01)
+    assert (base.loss.lambda_sparse, base.loss.lambda_beta, base.loss.lambda_beta_finetune) == (0.005, 0.002, 0.1)
+
+
+def test_overrides_parse_literals_and_fall_back_to_strings():
+    cfg = configs.load(
+        "tiny",
+        ["train.batch_size=4", "canvas=[64, 64]", "optim.lr=3e-4", "data.path=/tmp/frames", "model.bg_color=(0, 0, 0)"],
+    )
+    assert cfg.train.batch_size == 4 and cfg.canvas == (64, 64) and cfg.optim.lr == 3e-4
+    assert cfg.data.path == "/tmp/frames" and cfg.model.bg_color == (0, 0, 0)
+
+
+def test_offset_bound_follows_k_unless_overridden():
+    assert configs.load("tiny", ["model.k=16"]).model.offset_bound == 4
+    cfg = configs.load("tiny", ["model.offset_bound=3.5", "model.k=16"])
+    assert (cfg.model.k, cfg.model.offset_bound) == (16, 3.5)
+
+
+@pytest.mark.parametrize(
+    "name, overrides, message",
+    [
+        ("nope", [], "unknown config"),
+        ("/no/such/config.py", [], "not found"),
+        ("tiny", ["train.batchsize=4"], "unknown key"),
+        ("tiny", ["trian.batch_size=4"], "not a config section"),
+        ("tiny", ["train.batch_size"], "key.path=value"),
+        ("tiny", ["train.batch_size=big"], "train.batch_size"),
+    ],
+)
+def test_mistakes_are_user_errors(name, overrides, message):
+    with pytest.raises(UserError, match=message):
+        configs.load(name, overrides)
+
+
+def test_load_from_a_path_and_json_round_trip(tmp_path):
+    path = tmp_path / "mine.py"
+    path.write_text("from spritejax.configs import base_config\n\ndef get_config():\n    c = base_config()\n"
+                    "    c.model.k = 16\n    return c\n")
+    cfg = configs.load(str(path), ["train.seed=7"])
+    assert cfg.model.k == 16 and cfg.train.seed == 7
+    back = configs.from_json(configs.to_json(cfg))
+    assert back.to_dict() == cfg.to_dict() and back.canvas == (128, 128)
+    (tmp_path / "bad.py").write_text("x = 1\n")
+    with pytest.raises(UserError, match="get_config"):
+        configs.load(str(tmp_path / "bad.py"))
