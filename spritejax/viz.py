@@ -1,0 +1,197 @@
+"""Pictures of a trained decomposition: sprite sheet, reconstructions, layers, segmentation, animation.
+
+The image helpers are pure numpy on float images in [0, 1] (hw3 / hw4, straight — not premultiplied —
+alpha, as the dictionary produces them); only `render_workdir` touches the model. `spritejax render
+--workdir DIR --out DIR` writes every picture of a workdir into a folder.
+"""
+
+from __future__ import annotations
+
+import colorsys
+import html
+import json
+import os
+from collections.abc import Sequence
+
+import numpy as np
+
+from .errors import UserError
+
+# ----------------------------------------------------------------------------------------------- images
+
+
+def to_uint8(img: np.ndarray) -> np.ndarray:
+    """Float image in [0, 1] -> uint8 (rounded, clipped)."""
+    return np.clip(np.rint(np.asarray(img, np.float64) * 255.0), 0, 255).astype(np.uint8)
+
+
+def upscale_nearest(img_hwc: np.ndarray, factor: int) -> np.ndarray:
+    """Nearest-neighbour upscaling, so pixel art stays crisp."""
+    return np.repeat(np.repeat(np.asarray(img_hwc), factor, axis=0), factor, axis=1)
+
+
+def checkerboard(h: int, w: int, cell: int = 4, light: float = 0.85, dark: float = 0.6) -> np.ndarray:
+    """The usual transparency backdrop: hw3 grey squares of `cell` pixels, light at the top-left."""
+    rows = (np.arange(h) // cell)[:, None]
+    cols = (np.arange(w) // cell)[None, :]
+    board_hw = np.where((rows + cols) % 2 == 0, light, dark).astype(np.float32)
+    return np.repeat(board_hw[..., None], 3, axis=-1)
+
+
+def over_checkerboard(rgba_hw4: np.ndarray, cell: int = 4) -> np.ndarray:
+    """Straight-alpha RGBA composited over a checkerboard -> hw3, so transparency is visible."""
+    rgba_hw4 = np.asarray(rgba_hw4, np.float32)
+    alpha_hw1 = rgba_hw4[..., 3:4]
+    board_hw3 = checkerboard(rgba_hw4.shape[0], rgba_hw4.shape[1], cell)
+    return alpha_hw1 * rgba_hw4[..., :3] + (1.0 - alpha_hw1) * board_hw3
+
+
+def tile(images: Sequence[np.ndarray], cols: int, gap: int = 2, fill: float = 1.0) -> np.ndarray:
+    """Images of one size (hw3) in a grid of `cols` columns, separated by `gap` pixels of `fill`."""
+    if not images:
+        return np.full((1, 1, 3), fill, np.float32)
+    h, w = images[0].shape[:2]
+    rows = -(-len(images) // cols)
+    cols = min(cols, len(images))
+    out = np.full((rows * h + (rows + 1) * gap, cols * w + (cols + 1) * gap, 3), fill, np.float32)
+    for n, img in enumerate(images):
+        r, c = divmod(n, cols)
+        y, x = gap + r * (h + gap), gap + c * (w + gap)
+        out[y : y + h, x : x + w] = img[..., :3]
+    return out
+
+
+def palette(n: int) -> np.ndarray:
+    """n well-separated colours (n×3 float): hues stepped by the golden ratio, so neighbours differ."""
+    hues = (np.arange(n) * 0.618033988749895) % 1.0
+    vals = 0.95 - 0.25 * ((np.arange(n) // 7) % 2)
+    return np.array([colorsys.hsv_to_rgb(h, 0.85, v) for h, v in zip(hues, vals)], np.float32).reshape(n, 3)
+
+
+def label_overlay(frame_hw3: np.ndarray, labels_hw: np.ndarray, num_labels: int, background: int = -1,
+                  opacity: float = 0.6) -> np.ndarray:
+    """Frame tinted by a per-pixel label colour; pixels labelled `background` keep the (dimmed) frame."""
+    frame_hw3 = np.asarray(frame_hw3, np.float32)
+    labels_hw = np.asarray(labels_hw)
+    colours_hw3 = palette(max(num_labels, 1))[np.clip(labels_hw, 0, max(num_labels - 1, 0))]
+    fg_hw1 = (labels_hw != background)[..., None]
+    tinted = (1.0 - opacity) * frame_hw3 + opacity * colours_hw3
+    return np.where(fg_hw1, tinted, 0.5 * frame_hw3)
+
+
+def save_png(path: str, img: np.ndarray) -> str:
+    """Write a float [0, 1] (or uint8) image as PNG; returns the path."""
+    import imageio.v3 as iio
+
+    img = img if np.asarray(img).dtype == np.uint8 else to_uint8(img)
+    iio.imwrite(path, img)
+    return path
+
+
+def write_animation(path: str, frames_thw3: np.ndarray, fps: int = 8) -> str:
+    """Animated GIF (pillow) or MP4 (imageio-ffmpeg, H.264), chosen by the file extension."""
+    import imageio.v2 as imageio
+
+    frames = [to_uint8(f) if f.dtype != np.uint8 else f for f in np.asarray(frames_thw3)]
+    ext = os.path.splitext(path)[1].lower()
+    if ext == ".gif":
+        imageio.mimsave(path, frames, duration=1000.0 / fps, loop=0)
+    elif ext == ".mp4":
+        # yuv420p needs even sizes; pad the bottom/right edge by one pixel when odd
+        h, w = frames[0].shape[:2]
+        frames = [np.pad(f, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge") for f in frames]
+        imageio.mimsave(path, frames, fps=fps, codec="libx264", macro_block_size=1,
+                        output_params=["-pix_fmt", "yuv420p"])
+    else:
+        raise UserError(f"animation must be .gif or .mp4, not {path!r}")
+    return path
+
+
+# ------------------------------------------------------------------------------------------ sprite sheet
+
+
+def used_sprites(sprite_ids_blhw: np.ndarray, switches_blhw: np.ndarray, num_sprites: int,
+                 threshold: float = 0.5) -> np.ndarray:
+    """Per-sprite use count (m,) over a set of frames: how often it is the selected sprite of an anchor
+    whose switch is on. The paper shows only the used sprites of its 150."""
+    ids = np.asarray(sprite_ids_blhw).reshape(-1)
+    on = np.asarray(switches_blhw).reshape(-1) > threshold
+    return np.bincount(ids[on], minlength=num_sprites)[:num_sprites]
+
+
+def _conditional_probs(dist2_nn: np.ndarray, perplexity: float, tol: float = 1e-5) -> np.ndarray:
+    """Row-wise Gaussian affinities p(j|i) whose entropy is log(perplexity), by bisection on precision."""
+    n = dist2_nn.shape[0]
+    target = np.log(perplexity)
+    probs = np.zeros((n, n))
+    for i in range(n):
+        d = np.delete(dist2_nn[i], i)
+        d = d - d.min()
+        lo, hi, beta = 0.0, np.inf, 1.0
+        for _ in range(100):
+            p = np.exp(-d * beta)
+            s = p.sum()
+            entropy = np.log(s) + beta * (d * p).sum() / s
+            if abs(entropy - target) < tol:
+                break
+            if entropy > target:  # too flat: sharpen
+                lo, beta = beta, beta * 2.0 if hi == np.inf else (beta + hi) / 2.0
+            else:
+                hi, beta = beta, (beta + lo) / 2.0
+        probs[i, np.arange(n) != i] = p / s
+    return probs
+
+
+def tsne_1d(x_nd: np.ndarray, perplexity: float = 30.0, num_iters: int = 600, seed: int = 0) -> np.ndarray:
+    """Exact 1-D t-SNE (van der Maaten & Hinton 2008) of n ≤ a few hundred points -> y (n,).
+
+    Deterministic: PCA initialisation, fixed schedule (early exaggeration 4 for 200 steps, momentum 0.5
+    then 0.8, per-parameter gains); `seed` only breaks ties of a degenerate PCA. The step size is small
+    (2) because in 1-D points cannot pass one another: a large step (the 2-D default of ~50) strands
+    points outside their cluster.
+    """
+    x_nd = np.asarray(x_nd, np.float64)
+    n = x_nd.shape[0]
+    if n <= 2:
+        return np.arange(n, dtype=np.float64)
+    centred = x_nd - x_nd.mean(0)
+    _, _, vt = np.linalg.svd(centred, full_matrices=False)
+    y = centred @ vt[0]
+    if np.std(y) < 1e-12:
+        y = np.random.default_rng(seed).normal(size=n)
+    y = 1e-4 * (y - y.mean()) / np.std(y)
+    sq = (centred**2).sum(1)
+    dist2 = np.maximum(sq[:, None] + sq[None, :] - 2.0 * centred @ centred.T, 0.0)
+    p_cond = _conditional_probs(dist2, min(perplexity, (n - 1) / 3.0))
+    p = np.maximum((p_cond + p_cond.T) / (2.0 * n), 1e-12)
+    lr = 2.0
+    update, gains = np.zeros(n), np.ones(n)
+    for it in range(num_iters):
+        exaggeration, momentum = (4.0, 0.5) if it < 200 else (1.0, 0.8)
+        diff = y[:, None] - y[None, :]
+        num = 1.0 / (1.0 + diff**2)
+        np.fill_diagonal(num, 0.0)
+        q = np.maximum(num / num.sum(), 1e-12)
+        grad = 4.0 * ((exaggeration * p - q) * num * diff).sum(1)
+        gains = np.where(np.sign(grad) != np.sign(update), gains + 0.2, gains * 0.8).clip(0.01)
+        update = momentum * update - lr * gains * grad
+        y = y + update
+    return y - y.mean()
+
+
+def sprite_order(latents_md: np.ndarray, used_m: np.ndarray) -> np.ndarray:
+    """Indices of the used sprites sorted along a 1-D t-SNE of their latent codes (similar ones adjacent)."""
+    idx = np.flatnonzero(np.asarray(used_m) > 0)
+    if idx.size == 0:
+        return idx
+    y = tsne_1d(np.asarray(latents_md)[idx])
+    return idx[np.argsort(y, kind="stable")]
+
+
+def sprite_sheet(sprites_mkk4: np.ndarray, order: Sequence[int], scale: int = 4, cols: int | None = None,
+                 cell: int = 4) -> np.ndarray:
+    """The sprites at `order`, upscaled (nearest) by `scale`, each over a checkerboard, in a grid -> hw3."""
+    sprites_mkk4 = np.asarray(sprites_mkk4, np.float32)
+    tiles = [over_checkerboard(upscale_nearest(sprites_mkk4[i], scale), cell) for i in order]
+    cols = cols or max(1, int(np.ceil(np.sqrt(len(tiles)))))
+    return tile(tiles, cols, gap=2)
