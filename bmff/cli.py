@@ -1,0 +1,76 @@
+"""`python -m bmff dump|validate FILE`: inspect any ISO base media file, and check its structure.
+
+Exit codes: 0 fine; 1 validate found errors; 2 usage error or a file that cannot be parsed (one line on
+stderr with the BmffError's message, offset and box path).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .box import BmffError
+from .dump import file_json, file_lines
+from .io import parse
+from .validate import CHECKS, has_errors, load_plugins, parse_lenient, run_checks
+
+
+def _dump(args: argparse.Namespace) -> int:
+    f = parse(args.file)
+    if args.json:
+        json.dump(file_json(f, args.max_bytes), sys.stdout, indent=1 if args.indent else None)
+        sys.stdout.write("\n")
+    else:
+        for line in file_lines(f, args.max_items, args.max_bytes):
+            sys.stdout.write(line + "\n")
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    if args.list:
+        load_plugins()
+        sys.stdout.write("".join(f"{name}\n" for name in CHECKS))
+        return 0
+    if args.file is None:
+        raise BmffError("validate needs a FILE (or --list)")
+    if args.lenient:
+        f, findings = parse_lenient(args.file)
+    else:
+        f, findings = parse(args.file), []
+    findings += run_checks(f, args.check or None)
+    for finding in findings:
+        sys.stdout.write(f"{finding}\n")
+    return 1 if has_errors(findings) else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bmff", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    d = sub.add_parser("dump", help="every field of every box, as a tree or as JSON")
+    d.add_argument("file")
+    d.add_argument("--json", action="store_true", help="one nested JSON document instead of the text tree")
+    d.add_argument("--indent", action="store_true", help="indent the JSON")
+    d.add_argument("--max-items", type=int, default=16, help="list items shown per field in text (0: all)")
+    d.add_argument("--max-bytes", type=int, default=32, help="bytes shown as hex per field (0: all)")
+    d.set_defaults(_run=_dump)
+    v = sub.add_parser("validate", help="structure rules; exit 1 when any finding is an error")
+    v.add_argument("file", nargs="?")
+    v.add_argument("--check", action="append", metavar="NAME", help="run only this check (repeatable)")
+    v.add_argument("--lenient", action="store_true",
+                   help="record boxes that cannot be parsed as findings instead of stopping")
+    v.add_argument("--list", action="store_true", help="print the names of all checks")
+    v.set_defaults(_run=_validate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args._run(args)
+    except BmffError as e:
+        print(f"bmff {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # `bmff dump big.mp4 | head`
+        sys.stderr.close()
+        return 0

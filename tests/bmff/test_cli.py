@@ -1,0 +1,114 @@
+"""`python -m bmff dump|validate`: output of every field, JSON structure, exit codes."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+import bmff
+from bmff.box import UnknownBox
+from bmff.boxes.file import FileTypeBox, MediaDataBox, MovieBox
+from bmff.boxes.restricted import SchemeTypeBox
+from bmff.cli import main
+
+
+def small_file(tmp_path, *boxes):
+    path = tmp_path / "f.mp4"
+    path.write_bytes(b"".join(b.to_bytes() for b in boxes))
+    return path
+
+
+@pytest.fixture
+def sample(tmp_path):
+    return small_file(tmp_path, FileTypeBox("isom", 512, ["isom", "avc1"]),
+                      MovieBox(children=[UnknownBox(box_type="zzzz", data=bytes(range(100))),
+                                         UnknownBox(box_type="mvhd", data=bytes(100))]),  # a version-0 mvhd
+                      SchemeTypeBox("aSEI", 7, "urn:x", flags=1),
+                      MediaDataBox(data=b"m" * 5000))
+
+
+def run(capsys, *argv):
+    rc = main(list(argv))
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def test_dump_text_shows_every_field(capsys, sample):
+    rc, out, _ = run(capsys, "dump", str(sample))
+    assert rc == 0
+    assert "[ftyp] FileTypeBox offset=0 size=24" in out
+    assert "compatible_brands = ['isom', 'avc1']" in out
+    assert "  [zzzz] UnknownBox offset=32 size=108" in out  # nested one level under moov
+    assert "data = <100 bytes: 00 01 02" in out and "…>" in out  # hex cut, full length given
+    assert "scheme_uri = 'urn:x'" in out and "flags = 1" in out and "scheme_version = 7" in out
+    assert "data = <lazy offset=" in out and "size=5000>" in out  # mdat never read
+
+
+def test_dump_json_nested_structure(capsys, sample):
+    rc, out, _ = run(capsys, "dump", "--json", "--max-bytes", "4", str(sample))
+    assert rc == 0
+    doc = json.loads(out)
+    ftyp, moov, schm, mdat = doc["boxes"]
+    assert ftyp["fields"] == {"major_brand": "isom", "minor_version": 512, "compatible_brands": ["isom", "avc1"]}
+    child, mvhd = moov["fields"]["children"]
+    assert mvhd["type"] == "mvhd" and mvhd["offset"] == 140
+    assert child["type"] == "zzzz" and child["offset"] == 32 and child["size"] == 108
+    assert child["fields"]["data"] == {"length": 100, "hex": "00010203"}
+    assert schm["fields"]["scheme_type"] == "aSEI" and schm["fields"]["version"] == 0
+    assert mdat["fields"]["data"] == {"lazy": True, "offset": mdat["offset"] + 8, "size": 5000}
+
+
+def test_dump_marks_unparsed_versions_and_large_headers(capsys, tmp_path):
+    schm_v3 = bytearray(SchemeTypeBox("aSEI", 1).to_bytes())
+    schm_v3[8] = 3
+    big = MediaDataBox(data=b"abc")
+    raw = FileTypeBox().to_bytes() + bytes(schm_v3) + bmff.box.write_header("mdat", 3, "large") + b"abc"
+    path = tmp_path / "v.mp4"
+    path.write_bytes(raw)
+    rc, out, _ = run(capsys, "dump", str(path))
+    assert rc == 0 and "[schm] UnknownBox" in out and "unparsed_version=3" in out
+    assert "[mdat] MediaDataBox offset=" in out and "header_form=large" in out and big.to_bytes()
+
+
+def test_dump_unparseable_file_exits_2_with_one_line(capsys, tmp_path):
+    path = tmp_path / "bad.mp4"
+    path.write_bytes(FileTypeBox().to_bytes() + b"\x00\x00\x10\x00moov" + b"\0" * 8)
+    rc, out, err = run(capsys, "dump", str(path))
+    assert rc == 2 and out == ""
+    assert err.count("\n") == 1 and "overflows its parent" in err and "offset 16" in err
+
+
+def test_validate_exit_codes(capsys, sample, tmp_path):
+    rc, out, _ = run(capsys, "validate", str(sample))
+    assert rc == 0, out
+    bad = small_file(tmp_path, MediaDataBox(data=b"x"), FileTypeBox())
+    rc, out, _ = run(capsys, "validate", str(bad))
+    assert rc == 1
+    assert "error: [ftyp-first] mdat: the first box is 'mdat'" in out
+    rc, _, err = run(capsys, "validate", str(tmp_path / "missing.mp4"))
+    assert rc == 2 and "cannot open" in err
+
+
+def test_validate_selected_check_and_list(capsys, tmp_path):
+    bad = small_file(tmp_path, MediaDataBox(data=b"x"))
+    rc, out, _ = run(capsys, "validate", "--check", "one-moov", str(bad))
+    assert rc == 1 and "[one-moov]" in out and "[ftyp-first]" not in out
+    rc, out, _ = run(capsys, "validate", "--list")
+    assert rc == 0 and {"ftyp-first", "one-moov", "required-children"} <= set(out.split())
+    rc, _, err = run(capsys, "validate", "--check", "no-such-check", str(bad))
+    assert rc == 2 and "unknown check(s): no-such-check" in err
+
+
+def test_usage_error_exits_2(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["frobnicate"])
+    assert e.value.code == 2
+
+
+def test_module_entry_point(sample):
+    proc = subprocess.run([sys.executable, "-m", "bmff", "validate", str(sample)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "bmff", "dump", str(sample) + ".nope"], capture_output=True,
+                          text=True)
+    assert proc.returncode == 2 and proc.stderr.startswith("bmff dump: error: cannot open")
