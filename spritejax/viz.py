@@ -38,12 +38,13 @@ def checkerboard(h: int, w: int, cell: int = 4, light: float = 0.85, dark: float
     return np.repeat(board_hw[..., None], 3, axis=-1)
 
 
-def over_checkerboard(rgba_hw4: np.ndarray, cell: int = 4) -> np.ndarray:
-    """Straight-alpha RGBA composited over a checkerboard -> hw3, so transparency is visible."""
+def over_checkerboard(rgba_hw4: np.ndarray, cell: int = 4, premultiplied: bool = False) -> np.ndarray:
+    """RGBA composited over a checkerboard -> hw3, so transparency is visible. Dictionary sprites carry
+    straight alpha; render's per-layer canvases are premultiplied (rgb·alpha, alpha)."""
     rgba_hw4 = np.asarray(rgba_hw4, np.float32)
     alpha_hw1 = rgba_hw4[..., 3:4]
-    board_hw3 = checkerboard(rgba_hw4.shape[0], rgba_hw4.shape[1], cell)
-    return alpha_hw1 * rgba_hw4[..., :3] + (1.0 - alpha_hw1) * board_hw3
+    colour_hw3 = rgba_hw4[..., :3] if premultiplied else alpha_hw1 * rgba_hw4[..., :3]
+    return colour_hw3 + (1.0 - alpha_hw1) * checkerboard(rgba_hw4.shape[0], rgba_hw4.shape[1], cell)
 
 
 def tile(images: Sequence[np.ndarray], cols: int, gap: int = 2, fill: float = 1.0) -> np.ndarray:
@@ -195,3 +196,67 @@ def sprite_sheet(sprites_mkk4: np.ndarray, order: Sequence[int], scale: int = 4,
     tiles = [over_checkerboard(upscale_nearest(sprites_mkk4[i], scale), cell) for i in order]
     cols = cols or max(1, int(np.ceil(np.sqrt(len(tiles)))))
     return tile(tiles, cols, gap=2)
+
+
+# ------------------------------------------------------------------------------------------------ report
+
+
+def _format_value(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    if isinstance(v, dict):
+        return "<br>".join(f"{html.escape(str(k))}: {_format_value(x)}" for k, x in v.items())
+    if isinstance(v, (list, tuple)) and len(v) > 12:
+        return html.escape(f"[{len(v)} values]")
+    return html.escape(str(v))
+
+
+def write_index_html(path: str, title: str, figures: Sequence[tuple[str, str]], metrics: dict | None = None,
+                     notes: Sequence[str] = ()) -> str:
+    """A self-contained index page: a metrics table, then each (caption, relative image path) figure.
+
+    Images are shown pixelated (no smoothing) so sprite pixels stay visible when the browser scales them.
+    """
+    rows = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{_format_value(v)}</td></tr>"
+                   for k, v in (metrics or {}).items())
+    figs = "".join(f'<figure><img src="{html.escape(src)}" alt="{html.escape(cap)}">'
+                   f"<figcaption>{html.escape(cap)}</figcaption></figure>" for cap, src in figures)
+    paras = "".join(f"<p>{html.escape(n)}</p>" for n in notes)
+    page = f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>
+body {{ font-family: sans-serif; margin: 2em; max-width: 1100px; }}
+img {{ image-rendering: pixelated; max-width: 100%; border: 1px solid #ccc; }}
+figure {{ margin: 1.5em 0; }} figcaption {{ color: #444; }}
+table {{ border-collapse: collapse; }} th, td {{ border: 1px solid #ccc; padding: 0.2em 0.6em; text-align: left; }}
+</style></head><body>
+<h1>{html.escape(title)}</h1>{paras}
+<table>{rows}</table>
+{figs}
+</body></html>
+"""
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(page)
+    return path
+
+
+def write_json(path: str, obj) -> str:
+    """JSON with numpy scalars/arrays converted; NaN written as null (valid JSON for every reader)."""
+
+    def clean(x):
+        if isinstance(x, dict):
+            return {str(k): clean(v) for k, v in x.items()}
+        if isinstance(x, (list, tuple, np.ndarray)):
+            return [clean(v) for v in (x.tolist() if isinstance(x, np.ndarray) else x)]
+        if isinstance(x, (np.floating, float)):
+            return None if not np.isfinite(x) else float(x)
+        if isinstance(x, np.integer):
+            return int(x)
+        if isinstance(x, np.bool_):
+            return bool(x)
+        return x
+
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(clean(obj), f, indent=2)
+        f.write("\n")
+    return path

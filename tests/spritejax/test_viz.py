@@ -121,3 +121,24 @@ def test_write_animation_rejects_unknown_extension(tmp_path):
 
     with pytest.raises(UserError):
         viz.write_animation(str(tmp_path / "a.avi"), np.zeros((2, 4, 4, 3)))
+
+
+def test_over_checkerboard_premultiplied_matches_straight():
+    straight = np.array([[[0.2, 0.4, 1.0, 0.5]]], np.float32)
+    premult = straight.copy()
+    premult[..., :3] *= 0.5
+    np.testing.assert_allclose(viz.over_checkerboard(premult, premultiplied=True), viz.over_checkerboard(straight),
+                               rtol=1e-6)
+
+
+def test_index_html_and_json(tmp_path):
+    import json
+
+    page = viz.write_index_html(str(tmp_path / "index.html"), "Demo <1>", [("sheet & co", "sheet.png")],
+                                {"psnr_hard": 31.234567, "iou": {"binary": 0.5}}, notes=["trained 10 steps"])
+    text = open(page).read()
+    assert '<img src="sheet.png"' in text and "sheet &amp; co" in text and "Demo &lt;1&gt;" in text
+    assert "31.23" in text and "binary: 0.5" in text and "trained 10 steps" in text
+    path = viz.write_json(str(tmp_path / "m.json"), {"a": np.float32(1.5), "b": np.arange(3), "c": float("nan"),
+                                                     "d": (np.int64(2), np.bool_(True))})
+    assert json.load(open(path)) == {"a": 1.5, "b": [0, 1, 2], "c": None, "d": [2, True]}
