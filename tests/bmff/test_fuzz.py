@@ -1,0 +1,128 @@
+"""Robustness: damaged input gives a BmffError — never another exception, an unbounded allocation or a hang."""
+
+import struct
+import tracemalloc
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+import bmff
+from bmff.box import MAX_DEPTH, write_header
+from bmff.dump import file_json, file_lines
+from bmff.validate import parse_lenient, run_checks
+
+FIXTURES = {p.name: p.read_bytes() for p in sorted((Path(__file__).parent / "fixtures").iterdir())
+            if p.suffix in (".mp4", ".mov", ".heic")}
+
+
+def box(box_type, body=b""):
+    return write_header(box_type, len(body)) + body
+
+
+def exercise(raw: bytes) -> None:
+    """Everything a user can run on a file; only BmffError may escape, and a parsed file writes back exactly."""
+    try:
+        f = bmff.parse(raw)
+    except bmff.BmffError:
+        f = None
+    if f is not None:
+        assert f.to_bytes() == raw
+        run_checks(f)
+        file_json(f)
+        for _ in file_lines(f):
+            pass
+    lenient, _ = parse_lenient(raw)
+    assert lenient.to_bytes() == raw
+    run_checks(lenient)
+
+
+def test_fixtures_parse_and_round_trip():
+    assert len(FIXTURES) == 5
+    for name, raw in FIXTURES.items():
+        assert bmff.parse(raw).to_bytes() == raw, name
+
+
+def test_child_overflowing_parent():
+    raw = box("moov", struct.pack(">I", 64) + b"trak" + bytes(8))
+    with pytest.raises(bmff.BmffError, match="overflows its parent") as e:
+        bmff.parse(raw)
+    assert e.value.offset == 8 and e.value.path == "moov"
+
+
+@pytest.mark.parametrize("name", sorted(FIXTURES))
+def test_every_truncation_is_an_error_or_a_clean_parse(name):
+    raw = FIXTURES[name]
+    for cut in range(0, len(raw), max(1, len(raw) // 400)):
+        exercise(raw[:cut])
+
+
+def test_absurd_largesize_and_small_sizes():
+    for header in (struct.pack(">I4sQ", 1, b"mdat", 1 << 63), struct.pack(">I4sQ", 1, b"mdat", 15),
+                   struct.pack(">I4s", 7, b"free"), struct.pack(">I4sQ", 1, b"moov", 0xFFFFFFFFFFFFFFFF)):
+        with pytest.raises(bmff.BmffError):
+            bmff.parse(header + bytes(32))
+
+
+def test_nesting_deeper_than_the_limit():
+    raw = b""
+    for _ in range(MAX_DEPTH + 5):
+        raw = box("moov", raw)
+    with pytest.raises(bmff.BmffError, match="nested deeper"):
+        bmff.parse(raw)
+    f, damage = parse_lenient(raw)  # the lenient parse stops at the same depth instead of recursing
+    assert f.to_bytes() == raw and len(damage) == 1
+
+
+def test_absurd_entry_counts_allocate_nothing():
+    """Count fields of every registered FullBox set to 0xFFFFFFFF over a tiny body: each parse fails fast
+    (or keeps the bytes) without allocating anything near the promised size."""
+    from bmff.box import _REGISTRY, FullBox
+
+    types = sorted({t for (_, t), cls in _REGISTRY.items() if issubclass(cls, FullBox)})
+    tracemalloc.start()
+    try:
+        for t in types:
+            for body in (b"\xff" * 12, bytes(4) + b"\xff" * 12, bytes(8) + b"\xff" * 8, bytes(12) + b"\xff" * 8):
+                try:
+                    bmff.parse(box(t, body))
+                except bmff.BmffError:
+                    pass
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 << 20, f"{peak} bytes allocated for 16-byte boxes"
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(name=st.sampled_from(sorted(FIXTURES)),
+       edits=st.lists(st.tuples(st.floats(0, 1, exclude_max=True), st.integers(0, 255)), min_size=1, max_size=6),
+       cut=st.one_of(st.none(), st.floats(0, 1)))
+def test_mutated_real_files_raise_only_bmff_error(name, edits, cut):
+    raw = bytearray(FIXTURES[name])
+    for where, value in edits:
+        raw[int(where * len(raw))] = value
+    if cut is not None:
+        raw = raw[: int(cut * len(raw))]
+    exercise(bytes(raw))
+
+
+def _header_offsets(raw: bytes) -> list[int]:
+    """Offsets of every box header in a parsed file (size fields are where damage hurts most)."""
+    return [b.header.offset for b in bmff.parse(raw).walk() if b.header is not None]
+
+
+HEADERS = {name: _header_offsets(raw) for name, raw in FIXTURES.items()}
+
+
+@settings(max_examples=200, deadline=None)
+@given(name=st.sampled_from(sorted(FIXTURES)), pick=st.floats(0, 1, exclude_max=True),
+       size=st.sampled_from([0, 1, 7, 8, 9, 16, 0x7FFFFFFF, 0xFFFFFFFF]) | st.integers(0, (1 << 32) - 1),
+       field_offset=st.sampled_from([0, 8, 12, 16, 20]))
+def test_mutated_size_and_count_fields(name, pick, size, field_offset):
+    """Box sizes and the first count-like words of bodies set to edge values."""
+    raw = bytearray(FIXTURES[name])
+    offsets = HEADERS[name]
+    at = offsets[int(pick * len(offsets))] + field_offset
+    raw[at : at + 4] = struct.pack(">I", size)[: len(raw[at : at + 4])]
+    exercise(bytes(raw))
