@@ -1,0 +1,131 @@
+"""Fuzz bmff with mutated real files: every input must give a clean parse or a BmffError.
+
+Mutations of the small real files in tests/bmff/fixtures (bit flips, edge values written over box sizes and
+the count-like words after them, truncation, deleted/duplicated/spliced ranges). Each input runs through what
+a user can run: parse, write back (must be byte-exact), validate, dump, and the lenient parse. Prints one JSON
+line: inputs/s, the count of exceptions other than BmffError (must be 0), round-trip mismatches (must be 0),
+and as baseline the rate of parsing the unmutated seeds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import struct
+import sys
+import time
+import traceback
+from pathlib import Path
+
+import bmff
+from bmff.dump import file_json
+from bmff.validate import parse_lenient, run_checks
+
+FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "bmff" / "fixtures"
+EDGE_U32 = (0, 1, 7, 8, 9, 15, 16, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFE, 0xFFFFFFFF)
+EDGE_U8 = (0, 1, 0x7F, 0x80, 0xFF)
+
+
+def header_offsets(raw: bytes) -> list[int]:
+    return [b.header.offset for b in bmff.parse(raw).walk() if b.header is not None]
+
+
+def mutate(rng: random.Random, raw: bytes, headers: list[int], seeds: list[bytes]) -> bytes:
+    """One to three random mutations of raw."""
+    data = bytearray(raw)
+    for _ in range(rng.randint(1, 3)):
+        op = rng.randrange(6)
+        if not data:
+            break
+        if op == 0:  # bit flips
+            for _ in range(rng.randint(1, 4)):
+                i = rng.randrange(len(data))
+                data[i] ^= 1 << rng.randrange(8)
+        elif op == 1:  # edge byte
+            data[rng.randrange(len(data))] = rng.choice(EDGE_U8)
+        elif op == 2:  # edge u32 over a box size, a version/flags word or the first count-like fields
+            at = rng.choice(headers) + rng.choice((0, 8, 12, 16, 20, 24))
+            value = rng.choice(EDGE_U32) if rng.random() < 0.7 else rng.getrandbits(32)
+            data[at : at + 4] = struct.pack(">I", value)[: len(data[at : at + 4])]
+        elif op == 3:  # truncation
+            del data[rng.randrange(len(data)) :]
+        elif op == 4:  # delete or duplicate a short range
+            i = rng.randrange(len(data))
+            j = min(len(data), i + rng.randint(1, 64))
+            if rng.random() < 0.5:
+                del data[i:j]
+            else:
+                data[i:i] = data[i:j]
+        else:  # splice a range from another seed
+            other = rng.choice(seeds)
+            i, k = rng.randrange(len(data)), rng.randrange(len(other))
+            data[i : i + rng.randint(1, 64)] = other[k : k + rng.randint(1, 64)]
+    return bytes(data)
+
+
+def exercise(raw: bytes) -> str | None:
+    """None when the input was handled properly; otherwise what went wrong."""
+    try:
+        f = bmff.parse(raw)
+    except bmff.BmffError:
+        f = None
+    if f is not None:
+        if f.to_bytes() != raw:
+            return "round-trip mismatch"
+        run_checks(f)
+        file_json(f)
+    lenient, _ = parse_lenient(raw)
+    if lenient.to_bytes() != raw:
+        return "lenient round-trip mismatch"
+    run_checks(lenient)
+    return None
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--inputs", type=int, default=100_000)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--save", type=Path, help="folder to write failing inputs to")
+    args = ap.parse_args()
+
+    seeds = [p.read_bytes() for p in sorted(FIXTURES.iterdir()) if p.suffix in (".mp4", ".mov", ".heic")]
+    headers = [header_offsets(s) for s in seeds]
+    t0 = time.perf_counter()
+    for _ in range(20):
+        for s in seeds:
+            bmff.parse(s)
+    baseline_rate = 20 * len(seeds) / (time.perf_counter() - t0)
+
+    rng = random.Random(args.seed)
+    crashes, mismatches, parsed, examples = 0, 0, 0, []
+    t0 = time.perf_counter()
+    for n in range(args.inputs):
+        k = rng.randrange(len(seeds))
+        raw = mutate(rng, seeds[k], headers[k], seeds)
+        try:
+            problem = exercise(raw)
+        except Exception as e:  # noqa: BLE001 — counting exactly these is the point
+            crashes += 1
+            problem = f"{type(e).__name__}: {e} @ {traceback.extract_tb(e.__traceback__)[-1].name}"
+        if problem is None:
+            continue
+        mismatches += problem.endswith("mismatch")
+        if len(examples) < 5:
+            examples.append(problem)
+        if args.save:
+            args.save.mkdir(parents=True, exist_ok=True)
+            (args.save / f"fail_{n}.bin").write_bytes(raw)
+    elapsed = time.perf_counter() - t0
+    print(json.dumps({
+        "benchmark": "bmff_fuzz", "inputs": args.inputs, "seconds": round(elapsed, 1),
+        "inputs_per_s": round(args.inputs / elapsed, 1), "non_bmff_exceptions": crashes,
+        "round_trip_mismatches": mismatches, "baseline_seed_parses_per_s": round(baseline_rate, 1),
+        "ratio_mutated_vs_seed_rate": round(args.inputs / elapsed / baseline_rate, 3),
+        "seeds": len(seeds), "examples": examples,
+    }))
+    sys.exit(1 if crashes or mismatches else 0)
+
+
+if __name__ == "__main__":
+    main()
