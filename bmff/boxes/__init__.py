@@ -1,3 +1,5 @@
 """Importing this package registers every box type with bmff.box's registry."""
 
 from . import file  # noqa: F401
+from . import meta  # noqa: F401
+from . import movie  # noqa: F401

@@ -1,0 +1,454 @@
+"""Item boxes (ISO/IEC 14496-12 §8.11): meta, pitm, iloc, iinf/infe, iref, iprp/ipco/ipma, idat.
+
+HEIF images and the NNR items of Amd 1 live here. `item_data` resolves an item's bytes through iloc's three
+construction methods (file offset, 'idat', other items) with a guard against reference cycles.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from ..box import (Box, BmffError, ContainerBox, Context, FullBox, Reader, Source, Writer, build_boxes,
+                   parse_box, parse_boxes, payload_bytes, register)
+from .file import MediaDataBox
+
+
+def put_uint(w: Writer, value: int, nbytes: int, name: str) -> None:
+    """Write `value` in exactly nbytes, raising BmffError (not OverflowError) when it does not fit."""
+    if not 0 <= value < 1 << (8 * nbytes):
+        raise BmffError(f"{name} = {value} does not fit in {nbytes} bytes")
+    w.uint(value, nbytes)
+
+
+def _id_size(wide: bool) -> int:
+    return 4 if wide else 2
+
+
+def _optional_cstring(r: Reader) -> str | None:
+    """A string the syntax marks optional: present exactly when bytes remain."""
+    return r.cstring() if r.remaining() else None
+
+
+# --------------------------------------------------------------------------------------------- meta
+
+
+@register()
+@dataclass
+class MetaBox(Box):
+    """'meta': a FullBox container in ISO files; QuickTime writes it without version/flags.
+
+    Not a FullBox subclass because the version/flags word is only there in the ISO form: `quicktime` records
+    which form was read (the body starts with a child box header) so it is written back the same way.
+    """
+
+    TYPE = "meta"
+    children: list[Box] = field(default_factory=list)
+    version: int = field(default=0, kw_only=True)
+    flags: int = field(default=0, kw_only=True)
+    quicktime: bool = field(default=False, kw_only=True)
+
+    @staticmethod
+    def _looks_like_box(head: bytes, remaining: int) -> bool:
+        """A QuickTime body starts with u32 size + printable 4CC; an ISO body starts with version 0 + flags."""
+        if len(head) < 8:
+            return False
+        size = int.from_bytes(head[:4], "big")
+        return 8 <= size <= remaining and all(0x20 <= c <= 0x7E for c in head[4:8])
+
+    @classmethod
+    def parse_body(cls, r: Reader, ctx: Context) -> "MetaBox":
+        if cls._looks_like_box(r.source.read_at(r.pos, 8), r.remaining()):
+            return cls(children=parse_boxes(r, ctx), quicktime=True)
+        version, flags = r.u8(), r.u24()
+        return cls(children=parse_boxes(r, ctx), version=version, flags=flags)
+
+    def build_body(self, w: Writer) -> None:
+        if not self.quicktime:
+            w.u8(self.version)
+            w.u24(self.flags)
+        build_boxes(w, self.children)
+
+
+# --------------------------------------------------------------------------------------------- pitm
+
+
+@register()
+@dataclass
+class PrimaryItemBox(FullBox):
+    TYPE = "pitm"
+    VERSIONS = (0, 1)
+    item_ID: int = 0
+
+    @classmethod
+    def parse_body(cls, r: Reader, ctx: Context) -> "PrimaryItemBox":
+        return cls(r.uint(_id_size(ctx.version == 1)))
+
+    def build_body(self, w: Writer) -> None:
+        put_uint(w, self.item_ID, _id_size(self.version == 1), "pitm item_ID")
+
+
+# --------------------------------------------------------------------------------------------- iloc
+
+
+@dataclass
+class ItemLocationExtent:
+    extent_offset: int = 0
+    extent_length: int = 0
+    extent_index: int = 0  # only coded in versions 1/2 when index_size > 0
+
+
+@dataclass
+class ItemLocation:
+    item_ID: int = 0
+    construction_method: int = 0  # 0 file offset, 1 'idat' offset, 2 item offset (versions 1/2 only)
+    data_reference_index: int = 0  # 0: this file
+    base_offset: int = 0
+    extents: list[ItemLocationExtent] = field(default_factory=list)
+    reserved: int = 0  # the 12 bits before construction_method; kept so odd files write back as read
+
+
+@register()
+@dataclass
+class ItemLocationBox(FullBox):
+    """'iloc': where each item's bytes are. Field widths are per box, in bytes (0, 4 or 8)."""
+
+    TYPE = "iloc"
+    VERSIONS = (0, 1, 2)
+    offset_size: int = 4
+    length_size: int = 4
+    base_offset_size: int = 0
+    index_size: int = 0  # a reserved nibble in version 0, kept as read
+    items: list[ItemLocation] = field(default_factory=list)
+
+    @classmethod
+    def parse_body(cls, r: Reader, ctx: Context) -> "ItemLocationBox":
+        v = ctx.version
+        b0, b1 = r.u8(), r.u8()
+        box = cls(b0 >> 4, b0 & 15, b1 >> 4, b1 & 15)
+        id_size = _id_size(v == 2)
+        item_count = r.uint(id_size)
+        r.check_count(item_count, id_size + (2 if v else 0) + 2 + box.base_offset_size + 2)
+        index_size = box.index_size if v else 0
+        extent_size = index_size + box.offset_size + box.length_size
+        zero_width_budget = r.remaining()  # extents of 0 bytes each cost no input: bound them by the box size
+        for _ in range(item_count):
+            item = ItemLocation(r.uint(id_size))
+            if v:
+                word = r.u16()
+                item.reserved, item.construction_method = word >> 4, word & 15
+            item.data_reference_index = r.u16()
+            item.base_offset = r.uint(box.base_offset_size)
+            extent_count = r.u16()
+            if extent_size:
+                r.check_count(extent_count, extent_size)
+            else:
+                zero_width_budget -= extent_count
+                if zero_width_budget < 0:
+                    raise r.error("iloc promises more zero-width extents than its size allows")
+            for _ in range(extent_count):
+                index = r.uint(index_size)
+                offset = r.uint(box.offset_size)
+                item.extents.append(ItemLocationExtent(offset, r.uint(box.length_size), index))
+            box.items.append(item)
+        return box
+
+    def build_body(self, w: Writer) -> None:
+        v = self.version
+        for nibble in (self.offset_size, self.length_size, self.base_offset_size, self.index_size):
+            if not 0 <= nibble <= 8:
+                raise BmffError(f"iloc field size {nibble} is not 0..8 bytes")
+        w.u8(self.offset_size << 4 | self.length_size)
+        w.u8(self.base_offset_size << 4 | self.index_size)
+        id_size = _id_size(v == 2)
+        put_uint(w, len(self.items), id_size, "iloc item_count")
+        index_size = self.index_size if v else 0
+        for item in self.items:
+            put_uint(w, item.item_ID, id_size, "iloc item_ID")
+            if v:
+                put_uint(w, item.reserved << 4 | item.construction_method, 2, "iloc construction_method")
+            put_uint(w, item.data_reference_index, 2, "iloc data_reference_index")
+            put_uint(w, item.base_offset, self.base_offset_size, "iloc base_offset")
+            put_uint(w, len(item.extents), 2, "iloc extent_count")
+            for e in item.extents:
+                put_uint(w, e.extent_index, index_size, "iloc extent_index")
+                put_uint(w, e.extent_offset, self.offset_size, "iloc extent_offset")
+                put_uint(w, e.extent_length, self.length_size, "iloc extent_length")
+
+    def item(self, item_ID: int) -> ItemLocation | None:
+        return next((i for i in self.items if i.item_ID == item_ID), None)
+
+
+# --------------------------------------------------------------------------------------------- iinf / infe
+
+
+@register()
+@dataclass
+class ItemInfoBox(FullBox):
+    """'iinf': entry_count (u16 in version 0, u32 in version 1) 'infe' boxes; `children` are the item_infos."""
+
+    TYPE = "iinf"
+    VERSIONS = (0, 1)
+    children: list[Box] = field(default_factory=list)
+
+    @classmethod
+    def parse_body(cls, r: Reader, ctx: Context) -> "ItemInfoBox":
+        entry_count = r.check_count(r.uint(_id_size(ctx.version == 1)), 8)
+        return cls([parse_box(r, ctx) for _ in range(entry_count)])
+
+    def build_body(self, w: Writer) -> None:
+        put_uint(w, len(self.children), _id_size(self.version == 1), "iinf entry_count")
+        build_boxes(w, self.children)
+
+
+@register()
+@dataclass
+class ItemInfoEntry(FullBox):
+    """'infe'. Versions 2/3 carry item_type (u16/u32 item_ID); 0/1 carry MIME-like strings only.
+
+    Optional strings are None when absent (content_encoding after content_type; extension_type in v1,
+    whose ItemInfoExtension body stays in `trailing`).
+    """
+
+    TYPE = "infe"
+    VERSIONS = (0, 1, 2, 3)
+    version: int = field(default=2, kw_only=True)
+    item_ID: int = 0
+    item_protection_index: int = 0
+    item_type: str = "mime"
+    item_name: str = ""
+    content_type: str | None = None  # 'mime' items (v2/3) and every v0/1 entry
+    content_encoding: str | None = None
+    item_uri_type: str | None = None  # 'uri ' items
+    extension_type: int | None = None  # v1 only
+
+    @classmethod
+    def parse_body(cls, r: Reader, ctx: Context) -> "ItemInfoEntry":
+        v = ctx.version
+        if v < 2:
+            box = cls(r.u16(), r.u16(), "", r.cstring(), r.cstring(), _optional_cstring(r))
+            if v == 1 and r.remaining() >= 4:
+                box.extension_type = r.u32()
+            return box
+        box = cls(r.uint(_id_size(v == 3)), r.u16(), r.fourcc(), r.cstring())
+        if box.item_type == "mime":
+            box.content_type, box.content_encoding = r.cstring(), _optional_cstring(r)
+        elif box.item_type == "uri ":
+            box.item_uri_type = r.cstring()
+        return box
+
+    def build_body(self, w: Writer) -> None:
+        v = self.version
+        put_uint(w, self.item_ID, _id_size(v == 3), "infe item_ID")
+        put_uint(w, self.item_protection_index, 2, "infe item_protection_index")
+        if v >= 2:
+            w.fourcc(self.item_type)
+        w.cstring(self.item_name)
+        if v < 2 or self.item_type == "mime":
+            w.cstring(self.content_type or "")
+            if self.content_encoding is not None:
+                w.cstring(self.content_encoding)
+        elif self.item_type == "uri ":
+            w.cstring(self.item_uri_type or "")
+        if v == 1 and self.extension_type is not None:
+            if self.content_encoding is None:
+                raise BmffError("infe v1 extension_type needs a content_encoding before it")
+            put_uint(w, self.extension_type, 4, "infe extension_type")
+
+
+# --------------------------------------------------------------------------------------------- iref
+
+
+@dataclass
+class SingleItemTypeReferenceBox(Box):
+    """A child of 'iref': its box type is the reference type ('dimg', 'thmb', 'cdsc', 'pred', 'iloc', ...).
+
+    Item IDs are u16 under iref version 0 and u32 under version 1 (the "Large" variant); the parent decides.
+    """
+
+    reference_type: str = "cdsc"
+    from_item_ID: int = 0
+    to_item_ID: list[int] = field(default_factory=list)
+    large: bool = False
+
+    @property
+    def type(self) -> str:
+        return self.reference_type
+
+    @classmethod
+    def parse_body(cls, r: Reader, ctx: Context) -> "SingleItemTypeReferenceBox":
+        large = ctx.extra.get("iref_version") == 1
+        size = _id_size(large)
+        from_id = r.uint(size)
+        count = r.check_count(r.u16(), size)
+        return cls(ctx.path[-1], from_id, [r.uint(size) for _ in range(count)], large)
+
+    def build_body(self, w: Writer) -> None:
+        size = _id_size(self.large)
+        put_uint(w, self.from_item_ID, size, "iref from_item_ID")
+        put_uint(w, len(self.to_item_ID), 2, "iref reference_count")
+        for i in self.to_item_ID:
+            put_uint(w, i, size, "iref to_item_ID")
+
+
+register("iref", default_in=("iref",))(SingleItemTypeReferenceBox)
+
+
+@register()
+@dataclass
+class ItemReferenceBox(FullBox):
+    """'iref': typed references between items; every child uses the ID width set by this box's version."""
+
+    TYPE = "iref"
+    VERSIONS = (0, 1)
+    children: list[Box] = field(default_factory=list)
+
+    @classmethod
+    def parse_body(cls, r: Reader, ctx: Context) -> "ItemReferenceBox":
+        sub = dataclasses.replace(ctx, extra={**ctx.extra, "iref_version": ctx.version})
+        return cls(parse_boxes(r, sub))
+
+    def build_body(self, w: Writer) -> None:
+        large = self.version == 1
+        build_boxes(w, [dataclasses.replace(c, large=large) if isinstance(c, SingleItemTypeReferenceBox) else c
+                        for c in self.children])
+
+    def references(self, reference_type: str, from_item_ID: int) -> list[int]:
+        """The to_item_IDs of every reference of a type from an item, in file order."""
+        return [i for c in self.children if isinstance(c, SingleItemTypeReferenceBox)
+                and c.reference_type == reference_type and c.from_item_ID == from_item_ID for i in c.to_item_ID]
+
+
+# --------------------------------------------------------------------------------------------- properties
+
+
+@register()
+@dataclass
+class ItemPropertiesBox(ContainerBox):
+    """'iprp': one 'ipco' then 'ipma' boxes."""
+
+    TYPE = "iprp"
+
+
+@register()
+@dataclass
+class ItemPropertyContainerBox(ContainerBox):
+    """'ipco': the properties, addressed 1-based by ipma; unknown properties stay as bytes (UnknownBox)."""
+
+    TYPE = "ipco"
+
+
+@dataclass
+class ItemPropertyAssociation:
+    essential: bool = False
+    property_index: int = 0  # 1-based into ipco; 0 means "no property"
+
+
+@dataclass
+class ItemPropertyAssociationEntry:
+    item_ID: int = 0
+    associations: list[ItemPropertyAssociation] = field(default_factory=list)
+
+
+@register()
+@dataclass
+class ItemPropertyAssociationBox(FullBox):
+    """'ipma': item_ID u16 (v0) or u32 (v1); property_index 7 bits, or 15 bits when flags & 1."""
+
+    TYPE = "ipma"
+    VERSIONS = (0, 1)
+    entries: list[ItemPropertyAssociationEntry] = field(default_factory=list)
+
+    @classmethod
+    def parse_body(cls, r: Reader, ctx: Context) -> "ItemPropertyAssociationBox":
+        id_size, wide = _id_size(ctx.version >= 1), bool(ctx.flags & 1)
+        entry_count = r.check_count(r.u32(), id_size + 1)
+        entries = []
+        for _ in range(entry_count):
+            entry = ItemPropertyAssociationEntry(r.uint(id_size))
+            association_count = r.check_count(r.u8(), 2 if wide else 1)
+            for _ in range(association_count):
+                word = r.u16() if wide else r.u8()
+                bits = 15 if wide else 7
+                entry.associations.append(ItemPropertyAssociation(bool(word >> bits), word & ((1 << bits) - 1)))
+            entries.append(entry)
+        return cls(entries)
+
+    def build_body(self, w: Writer) -> None:
+        id_size, wide = _id_size(self.version >= 1), bool(self.flags & 1)
+        bits = 15 if wide else 7
+        put_uint(w, len(self.entries), 4, "ipma entry_count")
+        for e in self.entries:
+            put_uint(w, e.item_ID, id_size, "ipma item_ID")
+            put_uint(w, len(e.associations), 1, "ipma association_count")
+            for a in e.associations:
+                if not 0 <= a.property_index < 1 << bits:
+                    raise BmffError(f"ipma property_index {a.property_index} needs {bits} bits (set flags & 1)")
+                put_uint(w, int(a.essential) << bits | a.property_index, 2 if wide else 1, "ipma association")
+
+    def properties_of(self, item_ID: int) -> list[ItemPropertyAssociation]:
+        return [a for e in self.entries if e.item_ID == item_ID for a in e.associations]
+
+
+@register()
+@dataclass
+class ItemDataBox(MediaDataBox):
+    """'idat': item bytes addressed by iloc construction_method 1; a lazy byte range like 'mdat'."""
+
+    TYPE = "idat"
+
+
+# --------------------------------------------------------------------------------------------- item data
+
+
+def item_data(meta: MetaBox, item_ID: int, source: Source | None = None, max_size: int = 1 << 31) -> bytes:
+    """The bytes of one item, resolved through iloc (file offsets need the file's `source`).
+
+    Construction method 2 follows 'iloc' references to other items; a cycle of such references, or a result
+    larger than max_size, raises BmffError instead of hanging or exhausting memory.
+    """
+    iloc = next((b for b in meta.children if isinstance(b, ItemLocationBox)), None)
+    if iloc is None:
+        raise BmffError("meta has no 'iloc' box")
+    idat = next((b for b in meta.children if isinstance(b, ItemDataBox)), None)
+    iref = next((b for b in meta.children if isinstance(b, ItemReferenceBox)), None)
+    return _resolve(iloc, idat, iref, source, item_ID, (), max_size)
+
+
+def _resolve(iloc: ItemLocationBox, idat: ItemDataBox | None, iref: ItemReferenceBox | None,
+             source: Source | None, item_ID: int, visiting: tuple[int, ...], max_size: int) -> bytes:
+    if item_ID in visiting:
+        raise BmffError(f"item {item_ID} is built from itself (iloc reference cycle {visiting + (item_ID,)})")
+    loc = iloc.item(item_ID)
+    if loc is None:
+        raise BmffError(f"item {item_ID} has no location in 'iloc'")
+    if loc.data_reference_index != 0:
+        raise BmffError(f"item {item_ID} lives in another file (data_reference_index {loc.data_reference_index})")
+    out = bytearray()
+    for e in loc.extents:
+        if loc.construction_method == 0:
+            if source is None:
+                raise BmffError(f"item {item_ID} is stored at a file offset: pass the file's source")
+            whole, what = None, "file"
+        elif loc.construction_method == 1:
+            if idat is None:
+                raise BmffError(f"item {item_ID} is stored in 'idat' but meta has none")
+            whole, what = payload_bytes(idat.data), "idat"
+        elif loc.construction_method == 2:
+            targets = iref.references("iloc", item_ID) if iref else []
+            k = max(e.extent_index, 1)  # extent_index is 1-based; absent (index_size 0) means the first
+            if k > len(targets):
+                raise BmffError(f"item {item_ID} extent_index {k} has no 'iloc' reference")
+            whole = _resolve(iloc, idat, iref, source, targets[k - 1], visiting + (item_ID,), max_size)
+            what = f"item {targets[k - 1]}"
+        else:
+            raise BmffError(f"item {item_ID} has unknown construction_method {loc.construction_method}")
+        start = loc.base_offset + e.extent_offset
+        total = source.size if whole is None else len(whole)
+        length = e.extent_length or total - start  # 0: to the end of the source
+        if start + length > total or length < 0:
+            raise BmffError(f"item {item_ID} extent [{start}, {start + length}) runs past its {what}")
+        if len(out) + length > max_size:
+            raise BmffError(f"item {item_ID} is larger than {max_size} bytes")
+        out += source.read_at(start, length) if whole is None else whole[start:start + length]
+    return bytes(out)

@@ -1,0 +1,307 @@
+"""Item boxes: exact layouts, round trips of random instances, item data resolution, real HEIF files."""
+
+import re
+import shutil
+import struct
+import subprocess
+import zlib
+
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+import bmff
+from bmff import BmffError, UnknownBox
+from bmff.box import Source
+from bmff.boxes.meta import (ItemDataBox, ItemInfoBox, ItemInfoEntry, ItemLocation, ItemLocationBox,
+                             ItemLocationExtent, ItemPropertiesBox, ItemPropertyAssociation,
+                             ItemPropertyAssociationBox, ItemPropertyAssociationEntry, ItemPropertyContainerBox,
+                             ItemReferenceBox, MetaBox, PrimaryItemBox, SingleItemTypeReferenceBox, item_data)
+
+
+def reparse(box):
+    raw = box.to_bytes()
+    (back,) = bmff.parse(raw).boxes
+    assert back.to_bytes() == raw
+    return back
+
+
+def box_bytes(box_type: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", 8 + len(body)) + box_type + body
+
+
+# --------------------------------------------------------------------------------------------- layouts
+
+
+def test_pitm_width_follows_version():
+    assert PrimaryItemBox(7).to_bytes() == box_bytes(b"pitm", b"\0\0\0\0\0\x07")
+    assert PrimaryItemBox(70000, version=1).to_bytes() == box_bytes(b"pitm", b"\1\0\0\0" + struct.pack(">I", 70000))
+    with pytest.raises(BmffError, match="item_ID"):
+        PrimaryItemBox(70000).to_bytes()
+
+
+def test_iloc_v1_layout_by_hand():
+    iloc = ItemLocationBox(4, 4, 4, 0, [ItemLocation(1, 0, 0, 465, [ItemLocationExtent(0, 633)])], version=1)
+    body = b"\1\0\0\0" + bytes([0x44, 0x40]) + struct.pack(">HHHHIHII", 1, 1, 0, 0, 465, 1, 0, 633)
+    assert iloc.to_bytes() == box_bytes(b"iloc", body)
+    assert reparse(iloc) == iloc
+
+
+def test_iloc_v2_index_and_construction_method():
+    ext = [ItemLocationExtent(3, 5, extent_index=2)]
+    iloc = ItemLocationBox(8, 4, 0, 4, [ItemLocation(100000, 2, 0, 0, ext)], version=2)
+    back = reparse(iloc)
+    assert back == iloc and back.items[0].extents[0].extent_index == 2
+    # v0 keeps the reserved nibble but never reads extent_index
+    v0 = ItemLocationBox(4, 4, 0, 4, [ItemLocation(1, 0, 0, 0, [ItemLocationExtent(10, 20)])])
+    assert len(v0.to_bytes()) == 8 + 4 + 2 + 2 + (2 + 2 + 0 + 2) + 8
+    assert reparse(v0) == v0
+
+
+def test_iloc_value_too_wide_is_a_bmff_error():
+    with pytest.raises(BmffError, match="extent_offset"):
+        ItemLocationBox(4, 4, 0, 0, [ItemLocation(1, extents=[ItemLocationExtent(1 << 33, 1)])]).to_bytes()
+
+
+def test_infe_variants():
+    mime = ItemInfoEntry(1, 0, "mime", "xmp", "application/rdf+xml", "deflate")
+    assert mime.to_bytes().endswith(b"mime" + b"xmp\0application/rdf+xml\0deflate\0")
+    uri = ItemInfoEntry(70000, 0, "uri ", "", item_uri_type="urn:x", version=3)
+    nnr = ItemInfoEntry(2, 0, "nnr1", "weights", flags=1)
+    v0 = ItemInfoEntry(5, 0, "", "name", "text/plain", version=0)
+    v1 = ItemInfoEntry(5, 0, "", "name", "text/plain", "", extension_type=0x6664656C, version=1)
+    for box in (mime, uri, nnr, v0, v1):
+        assert reparse(box) == box
+    assert reparse(ItemInfoEntry(1, 0, "mime", "x", "text/plain")).content_encoding is None
+
+
+def test_iref_children_take_parent_width_and_any_4cc():
+    iref = ItemReferenceBox([SingleItemTypeReferenceBox("pred", 2, [1]),
+                             SingleItemTypeReferenceBox("zzzz", 3, [1, 2])], version=1)
+    raw = iref.to_bytes()
+    assert raw[12:24] == box_bytes(b"pred", struct.pack(">IHI", 2, 1, 1))[:12]
+    back = reparse(iref)
+    assert [c.type for c in back.children] == ["pred", "zzzz"]
+    assert back.children[1].to_item_ID == [1, 2] and back.children[1].large
+    assert back.references("zzzz", 3) == [1, 2]
+    assert len(ItemReferenceBox(iref.children).to_bytes()) == len(raw) - 3 * 2 - 2 * 2  # v0: u16 IDs
+
+
+def test_ipma_index_widths_and_essential_bit():
+    entries = [ItemPropertyAssociationEntry(1, [ItemPropertyAssociation(True, 1), ItemPropertyAssociation(False, 127)])]
+    narrow = ItemPropertyAssociationBox(entries)
+    assert narrow.to_bytes()[-2:] == bytes([0x81, 0x7F])
+    wide = ItemPropertyAssociationBox([ItemPropertyAssociationEntry(9, [ItemPropertyAssociation(True, 300)])],
+                                      version=1, flags=1)
+    assert wide.to_bytes()[-2:] == struct.pack(">H", 0x8000 | 300)
+    assert reparse(narrow) == narrow and reparse(wide) == wide
+    with pytest.raises(BmffError, match="15 bits|7 bits"):
+        ItemPropertyAssociationBox([ItemPropertyAssociationEntry(1, [ItemPropertyAssociation(False, 128)])]).to_bytes()
+
+
+def test_meta_iso_and_quicktime_forms():
+    ilst = UnknownBox(box_type="ilst", data=b"\xa9too")
+    iso = MetaBox([ilst])
+    assert iso.to_bytes()[8:12] == bytes(4)
+    qt = MetaBox([UnknownBox(box_type="keys", data=bytes(8)), ilst], quicktime=True)
+    assert qt.to_bytes()[12:16] == b"keys"
+    assert reparse(iso) == iso and reparse(qt) == qt
+    assert reparse(qt).quicktime and not reparse(iso).quicktime
+
+
+def test_idat_is_lazy_and_unknown_properties_stay_bytes():
+    meta = MetaBox([ItemDataBox(data=b"abc"),
+                    ItemPropertiesBox([ItemPropertyContainerBox([UnknownBox(box_type="qqqq", data=b"\1\2")])])])
+    back = reparse(meta)
+    assert isinstance(back.find("idat").data, bmff.box.Payload) and back.find("idat").data == b"abc"
+    assert back.find("iprp/ipco/qqqq").data == b"\1\2"
+
+
+# --------------------------------------------------------------------------------------------- item data
+
+
+def _meta_with(items, idat=b"", refs=()):
+    return MetaBox([ItemLocationBox(4, 4, 0, 4, items, version=1), ItemDataBox(data=idat),
+                    ItemReferenceBox([SingleItemTypeReferenceBox("iloc", f, list(t)) for f, t in refs])])
+
+
+def test_item_data_three_construction_methods():
+    source = Source(b"0123456789")
+    meta = _meta_with([ItemLocation(1, 0, 0, 0, [ItemLocationExtent(2, 3), ItemLocationExtent(8, 0)]),
+                       ItemLocation(2, 1, 0, 0, [ItemLocationExtent(1, 2)]),
+                       ItemLocation(3, 2, 0, 0, [ItemLocationExtent(1, 2, 1), ItemLocationExtent(0, 1, 2)])],
+                      idat=b"abcd", refs=[(3, (1, 2))])
+    assert item_data(meta, 1, source) == b"23489"
+    assert item_data(meta, 2) == b"bc"
+    assert item_data(meta, 3, source) == b"34" + b"b"
+    with pytest.raises(BmffError, match="source"):
+        item_data(meta, 1)
+    with pytest.raises(BmffError, match="runs past"):
+        item_data(_meta_with([ItemLocation(1, 1, 0, 0, [ItemLocationExtent(3, 5)])], b"abcd"), 1)
+
+
+def test_item_data_reference_cycle_raises_instead_of_hanging():
+    meta = _meta_with([ItemLocation(1, 2, 0, 0, [ItemLocationExtent(0, 0, 1)]),
+                       ItemLocation(2, 2, 0, 0, [ItemLocationExtent(0, 0, 1)])], refs=[(1, (2,)), (2, (1,))])
+    with pytest.raises(BmffError, match="cycle"):
+        item_data(meta, 1)
+
+
+# --------------------------------------------------------------------------------------------- properties
+
+ids16 = st.integers(0, 0xFFFF)
+ids32 = st.integers(0, 0xFFFFFFFF)
+text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\0"), max_size=8)
+
+
+@st.composite
+def ilocs(draw):
+    version = draw(st.sampled_from([0, 1, 2]))
+    sizes = [draw(st.sampled_from([0, 4, 8])) for _ in range(4)]
+    if version == 0:
+        sizes[3] = draw(st.integers(0, 8))  # the reserved nibble: kept, never used
+    o, ln, b, ix = sizes
+
+    def val(n):
+        return st.integers(0, (1 << (8 * n)) - 1)
+
+    items = []
+    for _ in range(draw(st.integers(0, 3))):
+        extents = [ItemLocationExtent(draw(val(o)), draw(val(ln)), draw(val(ix)) if version else 0)
+                   for _ in range(draw(st.integers(0, 3)))]
+        items.append(ItemLocation(draw(ids32 if version == 2 else ids16),
+                                  draw(st.integers(0, 2)) if version else 0, draw(ids16), draw(val(b)), extents))
+    return ItemLocationBox(o, ln, b, ix, items, version=version)
+
+
+@st.composite
+def infes(draw):
+    version = draw(st.sampled_from([0, 1, 2, 3]))
+    item_id = draw(ids32 if version == 3 else ids16)
+    if version < 2:
+        enc = draw(st.none() | text)
+        ext = draw(st.none() | ids32) if version == 1 and enc is not None else None
+        return ItemInfoEntry(item_id, draw(ids16), "", draw(text), draw(text), enc, extension_type=ext,
+                             version=version)
+    item_type = draw(st.sampled_from(["mime", "uri ", "hvc1", "nnr1"]))
+    box = ItemInfoEntry(item_id, draw(ids16), item_type, draw(text), version=version, flags=draw(st.integers(0, 1)))
+    if item_type == "mime":
+        box.content_type, box.content_encoding = draw(text), draw(st.none() | text)
+    elif item_type == "uri ":
+        box.item_uri_type = draw(text)
+    return box
+
+
+@st.composite
+def irefs(draw):
+    version = draw(st.integers(0, 1))
+    ids = ids32 if version else ids16
+    refs = [SingleItemTypeReferenceBox(draw(st.sampled_from(["dimg", "thmb", "cdsc", "pred", "iloc", "auxl"])),
+                                       draw(ids), draw(st.lists(ids, max_size=4)), large=bool(version))
+            for _ in range(draw(st.integers(0, 3)))]
+    return ItemReferenceBox(refs, version=version)
+
+
+@st.composite
+def ipmas(draw):
+    version, flags = draw(st.integers(0, 1)), draw(st.integers(0, 1))
+    index = st.integers(0, 0x7FFF if flags else 0x7F)
+    entries = [ItemPropertyAssociationEntry(draw(ids32 if version else ids16),
+                                            [ItemPropertyAssociation(draw(st.booleans()), draw(index))
+                                             for _ in range(draw(st.integers(0, 3)))])
+               for _ in range(draw(st.integers(0, 3)))]
+    return ItemPropertyAssociationBox(entries, version=version, flags=flags)
+
+
+@st.composite
+def metas(draw):
+    pitm_v = draw(st.integers(0, 1))
+    children = [PrimaryItemBox(draw(ids32 if pitm_v else ids16), version=pitm_v), draw(ilocs()),
+                ItemInfoBox(draw(st.lists(infes(), max_size=3)), version=draw(st.integers(0, 1))), draw(irefs()),
+                ItemPropertiesBox([ItemPropertyContainerBox([UnknownBox(box_type="ispe", data=draw(st.binary(max_size=12)))]),
+                                   draw(ipmas())]),
+                ItemDataBox(data=draw(st.binary(max_size=16)))]
+    return MetaBox(draw(st.permutations(children)), quicktime=draw(st.booleans()))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(metas())
+def test_random_meta_trees_round_trip(meta):
+    back = reparse(meta)
+    assert back == meta
+
+
+@settings(max_examples=300, deadline=None)
+@given(metas(), st.data())
+def test_truncated_or_mutated_meta_raises_only_bmff_error(meta, data):
+    raw = bytearray(meta.to_bytes())
+    cut = data.draw(st.integers(0, len(raw)))
+    for pos in data.draw(st.lists(st.integers(0, len(raw) - 1), max_size=4)):
+        raw[pos] = data.draw(st.integers(0, 255))
+    try:
+        f = bmff.parse(bytes(raw[:cut]))
+        f.to_bytes()
+    except BmffError:
+        pass
+
+
+# --------------------------------------------------------------------------------------------- real HEIF
+
+
+def write_png(path, width=64, height=48):
+    rows = b"".join(b"\0" + bytes((x * 4 + y * 3 + c * 60) % 256 for x in range(width) for c in range(3))
+                    for y in range(height))
+
+    def chunk(kind, body):
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(rows))
+                     + chunk(b"IEND", b""))
+
+
+@pytest.fixture(scope="module")
+def heif_files(tmp_path_factory):
+    if shutil.which("heif-enc") is None:
+        pytest.skip("heif-enc (libheif-examples) is not installed")
+    tmp = tmp_path_factory.mktemp("heif")
+    write_png(tmp / "a.png")
+    out = {}
+    for name, args in {"single": [], "thumbs": ["-t", "16"]}.items():
+        dest = tmp / f"{name}.heic"
+        pngs = [str(tmp / "a.png")] * (2 if name == "thumbs" else 1)
+        subprocess.run(["heif-enc", *args, "-q", "40", "-o", str(dest), *pngs], check=True, capture_output=True)
+        out[name] = dest
+    return out
+
+
+@pytest.mark.parametrize("name", ["single", "thumbs"])
+def test_heif_round_trips_and_agrees_with_heif_info(heif_files, name):
+    path = heif_files[name]
+    raw = path.read_bytes()
+    f = bmff.parse(path)
+    assert f.to_bytes() == raw
+    meta = f.find("meta")
+    infos = meta.find_all("iinf/infe")
+    assert [i.item_ID for i in infos] == [i.item_ID for i in meta.find("iloc").items]
+    refs = meta.find("iref").children
+    hidden = {r.from_item_ID for r in refs if r.type == "thmb"} | {i for r in refs if r.type == "dimg"
+                                                                     for i in r.to_item_ID}
+    top_images = sorted(i.item_ID for i in infos if i.item_type in ("grid", "hvc1") and i.item_ID not in hidden)
+    if shutil.which("heif-info"):
+        report = subprocess.run(["heif-info", str(path)], capture_output=True, text=True).stdout
+        assert top_images == sorted(int(m) for m in re.findall(r"^image: \d+x\d+ \(id=(\d+)\)", report, re.M))
+        assert meta.find("pitm").item_ID == int(re.search(r"\(id=(\d+)\), primary", report).group(1))
+        assert len(re.findall(r"thumbnail:", report)) == sum(r.type == "thmb" for r in refs)
+    # every coded tile is readable through iloc, and starts inside the file's mdat
+    for info in infos:
+        if info.item_type == "hvc1":
+            assert len(item_data(meta, info.item_ID, f.source)) > 0
+
+
+def test_heif_every_truncation_raises_only_bmff_error(heif_files):
+    raw = heif_files["thumbs"].read_bytes()
+    for cut in range(0, len(raw), 7):
+        try:
+            bmff.parse(raw[:cut]).to_bytes()
+        except BmffError:
+            pass
