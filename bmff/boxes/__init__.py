@@ -2,4 +2,3 @@
 
 from . import file  # noqa: F401
 from . import meta  # noqa: F401
-from . import movie  # noqa: F401
