@@ -217,3 +217,107 @@ def test_geometry_validates_and_reads_config():
         R.Geometry(100, 128, 32, 2)
     with pytest.raises(UserError):
         R.Geometry(60, 60, 6, 2)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Gradients
+
+
+def directional_check(loss, args, argnums, seed, eps=1e-6, rtol=1e-5):
+    """grad·v against a central finite difference along a random direction v, per argument (float64)."""
+    grads = jax.grad(loss, argnums=argnums)(*args)
+    rng = np.random.default_rng(seed)
+    for n, g in zip(argnums, grads):
+        g = np.asarray(g)
+        assert np.all(np.isfinite(g)), n
+        assert np.abs(g).max() > 0, n
+        v = rng.normal(size=g.shape)
+        plus = list(args)
+        minus = list(args)
+        plus[n] = args[n] + eps * v
+        minus[n] = args[n] - eps * v
+        fd = (float(loss(*plus)) - float(loss(*minus))) / (2 * eps)
+        np.testing.assert_allclose(np.sum(g * v), fd, rtol=rtol, atol=1e-8, err_msg=f"argument {n}")
+
+
+def test_gradients_match_finite_differences():
+    geom = R.Geometry(12, 20, 8, 2)
+    with jax.enable_x64(True):
+        scene = random_scene(11, geom, dtype=np.float64)
+        outs = R.RenderOut(*(np.random.default_rng(12).normal(size=o.shape)
+                             for o in ref_render(**scene, geom=geom, hard=False)))
+
+        def loss(sprites, offsets, scores, switches):
+            placed = R.translate(R.select_soft(scores, switches, sprites), offsets)
+            out = R.composite(placed, scene["background"], scene["ranks"], geom)
+            return sum(jnp.sum(o * w) for o, w in zip(out, outs))
+
+        args = tuple(jnp.asarray(scene[n]) for n in ("sprites", "offsets", "scores", "switches"))
+        directional_check(jax.jit(loss), args, (0, 1, 2, 3), seed=13)
+
+
+def test_background_gradients_match_finite_differences():
+    with jax.enable_x64(True):
+        rng = np.random.default_rng(5)
+        tex, lx, ly = rng.uniform(size=(14, 17, 3)), rng.normal(size=(2, 6)), rng.normal(size=(2, 4))
+        w = rng.normal(size=(2, 11, 12, 3))
+        loss = jax.jit(lambda t, x, y: jnp.sum(R.texture_background(t, x, y) * w))
+        directional_check(loss, (jnp.asarray(tex), jnp.asarray(lx), jnp.asarray(ly)), (0, 1, 2), seed=6)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Z-order
+
+
+def opaque_squares(geom, seed):
+    """Layer 0: one opaque square of side cell+2 per anchor with its own colour; neighbours overlap by 2 px."""
+    rng = np.random.default_rng(seed)
+    n, k, c = geom.num_anchors, geom.k, geom.cell
+    lo = (k - c - 2) // 2
+    sprites = np.zeros((n * geom.layers, k, k, 4), np.float32)
+    sprites[:, lo:lo + c + 2, lo:lo + c + 2, :3] = rng.uniform(size=(n * geom.layers, 1, 1, 3))
+    sprites[:, lo:lo + c + 2, lo:lo + c + 2, 3] = 1.0
+    placed = sprites.reshape(1, geom.layers, geom.grid_h, geom.grid_w, k, k, 4)
+    cover = np.zeros((geom.grid_h, geom.grid_w, geom.canvas_h + 2 * geom.pad, geom.canvas_w + 2 * geom.pad), bool)
+    for i, j in itertools.product(range(geom.grid_h), range(geom.grid_w)):
+        cover[i, j, i * c + lo:i * c + lo + c + 2, j * c + lo:j * c + lo + c + 2] = True
+    p = geom.pad
+    return placed, cover[..., p:p + geom.canvas_h, p:p + geom.canvas_w]
+
+
+def top_anchor(cover_hwHW, ranks_hw):
+    """For each pixel the covering anchor of highest rank (-1 where none)."""
+    r = np.where(cover_hwHW, ranks_hw[..., None, None], -1).reshape(-1, *cover_hwHW.shape[2:])
+    return np.where(r.max(0) >= 0, r.argmax(0), -1)
+
+
+def test_z_order_changes_exactly_where_sprites_overlap():
+    geom = R.Geometry(24, 24, 8, 2)
+    placed, cover = opaque_squares(geom, 0)
+    placed[:, 1, :, :, :, :, 3] = 0.0  # layer 1 empty but for one sprite, which must stay in front of everything
+    placed[:, 1, 2, 3] = placed[:, 0, 0, 0]
+    bg = jnp.full((1, 24, 24, 3), 0.5)
+    keys = [jax.random.key(s)[None] for s in (1, 2)]
+    ranks = [R.random_ranks(k, geom) for k in keys]
+    outs = [np.asarray(R.composite(placed, bg, r, geom).recon_bhw3[0]) for r in ranks]
+    np.testing.assert_array_equal(outs[0], np.asarray(R.composite(placed, bg, R.random_ranks(keys[0], geom),
+                                                                 geom).recon_bhw3[0]))
+    overlap = cover.sum((0, 1)) >= 2
+    tops = [top_anchor(cover, np.asarray(r[0, 0])) for r in ranks]
+    front = cover[2, 3]
+    differs = np.any(outs[0] != outs[1], axis=-1)
+    assert differs.any()
+    np.testing.assert_array_equal(differs, (tops[0] != tops[1]) & ~front)
+    assert not (differs & ~overlap).any()
+    np.testing.assert_array_equal(outs[0][front], np.broadcast_to(placed[0, 0, 0, 0, 3, 3, :3], outs[0][front].shape))
+
+
+def test_random_ranks_are_per_frame_per_layer_permutations():
+    geom = R.Geometry(32, 24, 8, 3)
+    keys = jax.random.split(jax.random.key(0), 5)
+    ranks = np.asarray(R.random_ranks(keys, geom))
+    assert ranks.shape == (5, 3, 8, 6)
+    flat = ranks.reshape(5, 3, -1)
+    np.testing.assert_array_equal(np.sort(flat, axis=-1), np.broadcast_to(np.arange(48), flat.shape))
+    assert len({tuple(f.ravel()) for f in ranks}) == 5
+    np.testing.assert_array_equal(ranks[2], np.asarray(R.random_ranks(keys[2:3], geom))[0])
