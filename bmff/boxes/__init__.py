@@ -2,3 +2,4 @@
 
 from . import file  # noqa: F401
 from . import meta  # noqa: F401
+from . import movie  # noqa: F401
