@@ -40,7 +40,7 @@ def decompose(model, params, frames_bhw3, keys_b) -> list[Decomposition]:
     from . import render
 
     out = model.apply(params, frames_bhw3, keys_b, mode="hard")
-    ranks_blhw = np.asarray(render.random_ranks(keys_b, model.geometry))
+    ranks_blhw = np.asarray(render.random_ranks(keys_b, model.geom))
     return [
         Decomposition(
             sprite_ids_lhw=np.asarray(out.sprite_ids_blhw[b]).astype(np.int32),
