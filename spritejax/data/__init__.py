@@ -26,7 +26,9 @@ def load_dataset(data_cfg, canvas_hw) -> Dataset:
 
     data_cfg fields (ConfigDict or dict): source, path, num_frames (None/0 = all the source has; the
     synthetic game and random crops need a number), seed, holdout, random_crop, resize ('area'|'nearest'),
-    synthetic (generator options), video_step (keep every n-th video frame), atari (game, frame_skip).
+    allow_upscale (accept images smaller than the canvas), crop_scale (source pixels per canvas pixel of
+    random crops), synthetic (generator options), video_step (keep every n-th video frame), atari (options of
+    spritejax.data.atari.load_atari).
     """
     cfg = _plain(data_cfg)
     source = cfg.get("source", "synthetic")
@@ -34,6 +36,7 @@ def load_dataset(data_cfg, canvas_hw) -> Dataset:
     num_frames = cfg.get("num_frames") or None
     seed = int(cfg.get("seed", 0) or 0)
     resize = cfg.get("resize", "area")
+    upscale = bool(cfg.get("allow_upscale", False))
     if source == "synthetic":
         from spritejax.data import synthetic
         dataset = synthetic.generate(num_frames or 1000, canvas_hw, seed, **_plain(cfg.get("synthetic")))
@@ -41,14 +44,15 @@ def load_dataset(data_cfg, canvas_hw) -> Dataset:
         path = _require_path(cfg, source)
         from spritejax.data import frames
         if cfg.get("random_crop"):
-            dataset = frames.load_random_crops(path, canvas_hw, num_frames or 1000, seed)
+            dataset = frames.load_random_crops(path, canvas_hw, num_frames or 1000, seed, resize=resize,
+                                               crop_scale=float(cfg.get("crop_scale", 1.0) or 1.0))
         else:
-            dataset = frames.load_folder(path, canvas_hw, num_frames, resize=resize)
+            dataset = frames.load_folder(path, canvas_hw, num_frames, resize=resize, allow_upscale=upscale)
     elif source == "video":
         path = _require_path(cfg, source)
         from spritejax.data import frames
         dataset = frames.load_video(path, canvas_hw, num_frames, resize=resize,
-                                    step=int(cfg.get("video_step", 1) or 1))
+                                    step=int(cfg.get("video_step", 1) or 1), allow_upscale=upscale)
     elif source == "atari":
         from spritejax.data import atari
         dataset = atari.load_atari(canvas_hw, num_frames or 5000, seed, resize=resize,

@@ -1,6 +1,7 @@
 """spritejax.data: batch iterator, split, synthetic game ground truth, image/video loaders."""
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -197,3 +198,115 @@ def test_load_dataset_synthetic_applies_num_frames_and_holdout():
     ds = load_dataset(cfg, (32, 32))
     assert ds.num_frames == 20 and len(ds.test_idx) == 5 and len(ds.train_idx) == 15
     assert ds.meta["background"] == "texture"
+
+
+# ---------------------------------------------------------------- image folders, videos, crops
+
+import imageio.v3 as iio  # noqa: E402
+
+from spritejax.data import frames as frames_mod  # noqa: E402
+
+
+def _write_pngs(folder, images):
+    folder.mkdir(exist_ok=True)
+    for i, image in enumerate(images):
+        iio.imwrite(folder / f"frame{i}.png", image)
+    return folder
+
+
+def test_area_and_nearest_fit_hand_computed():
+    image = np.arange(16, dtype=np.float32).reshape(1, 4, 4, 1).repeat(3, -1)
+    area = frames_mod.fit_to_canvas(image, (2, 2), "area")[0, ..., 0]
+    np.testing.assert_allclose(area, [[2.5, 4.5], [10.5, 12.5]])  # means of the 2×2 blocks
+    nearest = frames_mod.fit_to_canvas(image, (2, 2), "nearest")[0, ..., 0]
+    np.testing.assert_array_equal(nearest, [[5, 7], [13, 15]])  # source pixel under each output centre (1.0, 3.0)
+    wide = np.arange(12, dtype=np.float32).reshape(1, 2, 6, 1).repeat(3, -1)
+    np.testing.assert_array_equal(frames_mod.fit_to_canvas(wide, (2, 2), "area")[0, ..., 0],
+                                  [[2, 3], [8, 9]])  # cover scale 1, centre crop of columns 2..3
+
+
+def test_load_folder_reads_pngs_in_natural_order(tmp_path):
+    rng = np.random.default_rng(0)
+    images = [(rng.random((40, 60, 3)) * 255).astype(np.uint8) for _ in range(11)]
+    folder = _write_pngs(tmp_path / "f", images)
+    (folder / "notes.txt").write_text("not an image")
+    ds = load_dataset({"source": "folder", "path": str(folder), "resize": "nearest", "holdout": 0.0},
+                      (20, 20))
+    assert ds.frames_nhw3.shape == (11, 20, 20, 3) and ds.class_ids_nhw is None
+    assert [os.path.basename(f) for f in ds.meta["files"]][:3] == ["frame0.png", "frame1.png", "frame2.png"]
+    np.testing.assert_array_equal(ds.frames_nhw3[10], images[10][1::2, 11:51:2] / np.float32(255))
+    assert load_dataset({"source": "folder", "path": str(folder), "num_frames": 4}, (20, 20)).num_frames == 4
+
+
+def test_load_folder_converts_gray_and_rgba(tmp_path):
+    gray = np.full((16, 16), 128, np.uint8)
+    rgba = np.zeros((16, 16, 4), np.uint8)
+    rgba[..., 0], rgba[:8, :, 3] = 200, 255
+    folder = _write_pngs(tmp_path / "g", [gray, rgba])
+    ds = frames_mod.load_folder(str(folder), (16, 16))
+    np.testing.assert_allclose(ds.frames_nhw3[0], 128 / 255, atol=1e-6)
+    np.testing.assert_allclose(ds.frames_nhw3[1, :8, :, 0], 200 / 255, atol=1e-6)
+    assert ds.frames_nhw3[1, 8:].max() == 0  # transparent → black
+
+
+def test_loaders_reject_bad_input_naming_the_file(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(UserError, match="empty: folder holds no images"):
+        frames_mod.load_folder(str(empty), (8, 8))
+    with pytest.raises(UserError, match="nowhere: no such"):
+        frames_mod.load_folder(str(tmp_path / "nowhere"), (8, 8))
+    bad = _write_pngs(tmp_path / "bad", [np.zeros((16, 16, 3), np.uint8)])
+    (bad / "frame1.png").write_bytes(b"definitely not a png")
+    with pytest.raises(UserError, match=r"frame1\.png: cannot read image"):
+        frames_mod.load_folder(str(bad), (8, 8))
+    mixed = _write_pngs(tmp_path / "mixed", [np.zeros((16, 16, 3), np.uint8), np.zeros((16, 20, 3), np.uint8)])
+    with pytest.raises(UserError, match=r"frame1\.png is 20x16 but .*frame0\.png is 16x16"):
+        frames_mod.load_folder(str(mixed), (8, 8))
+    small = _write_pngs(tmp_path / "small", [np.zeros((6, 30, 3), np.uint8)])
+    with pytest.raises(UserError, match=r"frame0\.png is 30x6 .*smaller than the 8x8 canvas"):
+        frames_mod.load_folder(str(small), (8, 8))
+    assert frames_mod.load_folder(str(small), (8, 8), allow_upscale=True).frames_nhw3.shape == (1, 8, 8, 3)
+    with pytest.raises(UserError, match="data.resize"):
+        frames_mod.load_folder(str(mixed), (8, 8), num_frames=1, resize="bicubic")
+
+
+def test_load_video_reads_an_mp4(tmp_path):
+    num = 12
+    t = np.arange(num)[:, None, None]
+    video = np.zeros((num, 48, 64, 3), np.uint8)
+    video[..., 0] = 40 + 15 * t  # the red level encodes the frame number
+    video[..., 1] = 128
+    path = tmp_path / "clip.mp4"
+    iio.imwrite(path, video, plugin="FFMPEG", fps=10, macro_block_size=16)
+    ds = load_dataset({"source": "video", "path": str(path), "holdout": 0.25}, (16, 16))
+    assert ds.frames_nhw3.shape == (num, 16, 16, 3) and len(ds.test_idx) == 3
+    red = ds.frames_nhw3[..., 0].mean(axis=(1, 2)) * 255
+    np.testing.assert_allclose(red, 40 + 15 * np.arange(num), atol=6)  # lossy codec: a few levels
+    stepped = frames_mod.load_video(str(path), (16, 16), num_frames=3, step=3)
+    np.testing.assert_allclose(stepped.frames_nhw3[..., 0].mean(axis=(1, 2)) * 255, [40, 85, 130], atol=6)
+
+
+def test_load_video_rejects_missing_and_garbage_files(tmp_path):
+    with pytest.raises(UserError, match="missing.mp4: no such video"):
+        frames_mod.load_video(str(tmp_path / "missing.mp4"), (8, 8))
+    garbage = tmp_path / "garbage.mp4"
+    garbage.write_bytes(b"\x00" * 1000)
+    with pytest.raises(UserError, match="garbage.mp4: cannot read video"):
+        frames_mod.load_video(str(garbage), (8, 8))
+
+
+def test_random_crops_come_from_the_image(tmp_path):
+    rng = np.random.default_rng(1)
+    image = (rng.random((50, 70, 3)) * 255).astype(np.uint8)
+    path = tmp_path / "photo.png"
+    iio.imwrite(path, image)
+    cfg = {"source": "folder", "path": str(path), "random_crop": True, "num_frames": 30, "seed": 3}
+    ds = load_dataset(cfg, (16, 24))
+    assert ds.frames_nhw3.shape == (30, 16, 24, 3)
+    for crop, (_, y, x) in zip(ds.frames_nhw3, ds.meta["crops"]):
+        np.testing.assert_array_equal(crop, image[y:y + 16, x:x + 24] / np.float32(255))
+    assert len({tuple(c) for c in ds.meta["crops"]}) > 20
+    np.testing.assert_array_equal(load_dataset(cfg, (16, 24)).frames_nhw3, ds.frames_nhw3)
+    with pytest.raises(UserError, match=r"photo\.png is 70x50 .*too small"):
+        load_dataset(cfg, (64, 64))
