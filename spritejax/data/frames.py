@@ -21,7 +21,7 @@ from spritejax.errors import UserError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm")
 RESIZE_METHODS = ("area", "nearest")
-_CHUNK = 64  # frames resampled at once: bounds the float32 working set for long videos
+CHUNK_FRAMES = 64  # frames resampled at once: bounds the float32 working set for long videos
 
 
 # ---------------------------------------------------------------- pixels
@@ -119,9 +119,9 @@ def load_folder(path: str, canvas_hw, num_frames: int | None = None, resize: str
     """The first `num_frames` images of a folder (all when None), all the same size, fitted to the canvas."""
     files = list_images(path)[:num_frames or None]
     frames, first_hw = [], None
-    for start in range(0, len(files), _CHUNK):
+    for start in range(0, len(files), CHUNK_FRAMES):
         chunk = []
-        for name in files[start:start + _CHUNK]:
+        for name in files[start:start + CHUNK_FRAMES]:
             image = read_image(name)
             if first_hw is None:
                 first_hw = image.shape[:2]
@@ -162,8 +162,8 @@ def load_random_crops(path: str, canvas_hw, num_frames: int, seed: int, crop_sca
         sel = which_n == i
         crops_nhw3[sel] = image[rows_nh1[sel], cols_n1w[sel]]
     if region_hw != tuple(canvas_hw):
-        crops_nhw3 = np.concatenate([fit_to_canvas(crops_nhw3[s:s + _CHUNK], canvas_hw, resize)
-                                     for s in range(0, num_frames, _CHUNK)])
+        crops_nhw3 = np.concatenate([fit_to_canvas(crops_nhw3[s:s + CHUNK_FRAMES], canvas_hw, resize)
+                                     for s in range(0, num_frames, CHUNK_FRAMES)])
     return Dataset(frames_nhw3=crops_nhw3, meta={"source": "random_crops", "files": files,
                                                  "crops": np.stack([which_n, y_n, x_n], -1)})
 
@@ -187,7 +187,7 @@ def load_video(path: str, canvas_hw, num_frames: int | None = None, resize: str 
                 _check_size(image.shape[:2], canvas_hw, path, allow_upscale)
             chunk.append(to_float_rgb(image, path))
             count += 1
-            if len(chunk) == _CHUNK:
+            if len(chunk) == CHUNK_FRAMES:
                 frames.append(fit_to_canvas(np.stack(chunk), canvas_hw, resize))
                 chunk = []
             if num_frames and count >= num_frames:

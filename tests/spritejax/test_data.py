@@ -310,3 +310,15 @@ def test_random_crops_come_from_the_image(tmp_path):
     np.testing.assert_array_equal(load_dataset(cfg, (16, 24)).frames_nhw3, ds.frames_nhw3)
     with pytest.raises(UserError, match=r"photo\.png is 70x50 .*too small"):
         load_dataset(cfg, (64, 64))
+
+
+def test_atari_source_runs_or_says_how_to_install():
+    cfg = {"source": "atari", "num_frames": 6, "seed": 0, "atari": {"frame_skip": 2, "start_noops": 0}}
+    try:
+        import ale_py  # noqa: F401
+    except ImportError:
+        with pytest.raises(UserError, match=r"pip install -e '\.\[atari\]'"):
+            load_dataset(cfg, (64, 64))
+        return
+    ds = load_dataset(cfg, (64, 64))
+    assert ds.frames_nhw3.shape == (6, 64, 64, 3) and ds.frames_nhw3.max() > 0
