@@ -27,7 +27,7 @@ def box_fields(box: Box) -> list[tuple[str, Any]]:
 
 def unparsed_version(box: Box, parent: str | None) -> int | None:
     """The version of a FullBox the registry knows but whose version it could not read (kept as UnknownBox)."""
-    if not isinstance(box, UnknownBox) or not box.data:
+    if type(box) is not UnknownBox or not box.data:
         return None
     cls = lookup(box.type, parent)
     if cls is UnknownBox or not issubclass(cls, FullBox):

@@ -13,8 +13,8 @@ import os
 from dataclasses import dataclass
 from typing import BinaryIO, Callable, Iterable, Iterator
 
-from .box import (MAX_DEPTH, Box, BmffError, ContainerBox, Context, Header, Payload, Reader, Source, lookup, parse_box,
-                  payload_bytes, read_header)
+from .box import (MAX_DEPTH, Box, BmffError, ContainerBox, Context, Header, Payload, Reader, Source, UnknownBox,
+                  lookup, parse_box, payload_bytes, read_header)
 from .dump import unparsed_version
 from .io import File
 
@@ -83,16 +83,10 @@ def has_errors(findings: Iterable[Finding]) -> bool:
 
 
 @dataclass
-class DamagedBox(Box):
+class DamagedBox(UnknownBox):
     """Bytes a lenient parse could not read as a box, kept verbatim (header included) so nothing is lost."""
 
-    box_type: str = "????"
-    data: bytes | Payload = b""
     error: str = ""
-
-    @property
-    def type(self) -> str:
-        return self.box_type
 
     def to_header(self, body_size: int | None = None) -> bytes:
         return b""  # the header is part of data
@@ -122,7 +116,8 @@ def _lenient_boxes(r: Reader, ctx: Context, damage: list[Finding]) -> list[Box]:
         except BmffError:
             # The header itself is broken (overflow, truncation): everything to the parent's end is damaged.
             damage.append(Finding("parse", error.message, error.path or ctx.path_str))
-            out.append(DamagedBox(raw_type, Payload(r.source, start, r.end - start), error.message))
+            out.append(DamagedBox(box_type=raw_type, data=Payload(r.source, start, r.end - start),
+                                  error=error.message))
             r.pos = r.end
             break
         cls = lookup(hdr.type, ctx.parent)
@@ -134,7 +129,7 @@ def _lenient_boxes(r: Reader, ctx: Context, damage: list[Finding]) -> list[Box]:
             box.header = hdr
         else:
             damage.append(Finding("parse", error.message, error.path or ctx.path_str))
-            box = DamagedBox(hdr.type, Payload(r.source, start, hdr.size), error.message)
+            box = DamagedBox(box_type=hdr.type, data=Payload(r.source, start, hdr.size), error=error.message)
             box.header = Header(hdr.type, start, 0, hdr.size)
         out.append(box)
         r.pos = hdr.end
@@ -229,7 +224,7 @@ REQUIRED_CHILDREN: dict[str, tuple[tuple[str, ...], ...]] = {
 def _required_children(f: File) -> Iterator[Finding]:
     for path, box, _ in walk_paths(f):
         groups = REQUIRED_CHILDREN.get(box.type)
-        if groups is None or isinstance(box, DamagedBox):
+        if groups is None or isinstance(box, UnknownBox):
             continue
         types = children_types(box)
         for group in groups:
@@ -249,3 +244,121 @@ def _unknown_version(f: File) -> Iterator[Finding]:
         if version is not None:
             yield Finding("unknown-version", f"version {version} of '{box.type}' is not known; kept as raw bytes",
                           path, "note")
+
+
+# --------------------------------------------------------------------------------------------- items
+
+
+def parsed(box: Box | None, *attrs: str) -> bool:
+    """Whether a box was read by its own parser (not kept as raw bytes), so its fields can be checked."""
+    return box is not None and not isinstance(box, UnknownBox) and all(hasattr(box, a) for a in attrs)
+
+
+def metas(f: File) -> Iterator[tuple[str, Box]]:
+    """(path, meta) of every MetaBox: file level, movie level, track level."""
+    for path, box, _ in walk_paths(f):
+        if box.type == "meta" and parsed(box, "children"):
+            yield path, box
+
+
+def meta_child(meta: Box, box_type: str, *attrs: str) -> Box | None:
+    box = next((c for c in meta.boxes if c.type == box_type), None)
+    return box if parsed(box, *attrs) else None
+
+
+def item_ids(meta: Box) -> list[int] | None:
+    """IDs declared in 'iinf' (None when the meta has no readable iinf)."""
+    iinf = meta_child(meta, "iinf", "children")
+    if iinf is None:
+        return None
+    return [e.item_ID for e in iinf.boxes if parsed(e, "item_ID")]
+
+
+@check("item-ids")
+def _item_ids(f: File) -> Iterator[Finding]:
+    for path, meta in metas(f):
+        ids = item_ids(meta)
+        if ids is None:
+            continue
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            yield Finding("item-ids", f"item_ID(s) {dupes} declared more than once in 'iinf'", path)
+        pitm = meta_child(meta, "pitm", "item_ID")
+        if pitm is not None and pitm.item_ID not in ids:
+            yield Finding("item-ids", f"'pitm' names item {pitm.item_ID}, which 'iinf' does not declare", path)
+        iref = meta_child(meta, "iref", "children")
+        for ref in iref.boxes if iref else []:
+            if not parsed(ref, "from_item_ID", "to_item_ID"):
+                continue
+            missing = [i for i in [ref.from_item_ID, *ref.to_item_ID] if i not in ids]
+            if missing:
+                yield Finding("item-ids", f"'iref' '{ref.type}' reference from item {ref.from_item_ID} names "
+                              f"undeclared item(s) {sorted(set(missing))}", path)
+
+
+def _extent_ranges(loc) -> Iterator[tuple[int, int]]:
+    for e in loc.extents:
+        yield loc.base_offset + e.extent_offset, e.extent_length
+
+
+@check("iloc-extents")
+def _iloc_extents(f: File) -> Iterator[Finding]:
+    file_size = f.source.size if f.source is not None else len(f.to_bytes())
+    for path, meta in metas(f):
+        iloc = meta_child(meta, "iloc", "items")
+        if iloc is None:
+            continue
+        ids = item_ids(meta)
+        idat = meta_child(meta, "idat", "data")
+        iref = meta_child(meta, "iref", "children")
+        for loc in iloc.items:
+            where = f"item {loc.item_ID}"
+            if ids is not None and loc.item_ID not in ids:
+                yield Finding("iloc-extents", f"'iloc' locates {where}, which 'iinf' does not declare", path)
+            if loc.data_reference_index != 0:
+                continue  # in another file: nothing to check here
+            if loc.construction_method in (0, 1):
+                what, total = ("the file", file_size) if loc.construction_method == 0 else \
+                    ("'idat'", len(idat.data) if idat is not None else None)
+                if total is None:
+                    yield Finding("iloc-extents", f"{where} is stored in 'idat' but the meta has none", path)
+                    continue
+                for start, length in _extent_ranges(loc):
+                    if start > total or start + length > total:
+                        yield Finding("iloc-extents", f"{where} extent [{start}, {start + length}) runs past "
+                                      f"{what} ({total} bytes)", path)
+            elif loc.construction_method == 2:
+                refs = [i for c in (iref.boxes if iref else []) if c.type == "iloc" and parsed(c, "from_item_ID")
+                        and c.from_item_ID == loc.item_ID for i in c.to_item_ID]
+                for e in loc.extents:
+                    if max(e.extent_index, 1) > len(refs):
+                        yield Finding("iloc-extents", f"{where} extent_index {e.extent_index} has no 'iloc' item "
+                                      f"reference ({len(refs)} present)", path)
+            else:
+                yield Finding("iloc-extents", f"{where} has construction_method {loc.construction_method}; "
+                              "0 (file), 1 (idat) and 2 (item) are defined", path)
+
+
+@check("ipma-properties")
+def _ipma(f: File) -> Iterator[Finding]:
+    for path, meta in metas(f):
+        iprp = meta_child(meta, "iprp", "children")
+        if iprp is None:
+            continue
+        ipco = next((c for c in iprp.boxes if c.type == "ipco" and parsed(c, "children")), None)
+        n_props = len(ipco.boxes) if ipco is not None else 0
+        ids = item_ids(meta)
+        seen: set[int] = set()
+        for ipma in (c for c in iprp.boxes if c.type == "ipma" and parsed(c, "entries")):
+            for e in ipma.entries:
+                where = f"'ipma' item {e.item_ID}"
+                if e.item_ID in seen:
+                    yield Finding("ipma-properties", f"{where} is associated more than once; an item_ID occurs "
+                                  "at most once in all 'ipma' boxes", path)
+                seen.add(e.item_ID)
+                if ids is not None and e.item_ID not in ids:
+                    yield Finding("ipma-properties", f"{where}: no such item in 'iinf'", path)
+                bad = [a.property_index for a in e.associations if a.property_index > n_props]
+                if bad:
+                    yield Finding("ipma-properties", f"{where} refers to property index(es) {bad}; 'ipco' holds "
+                                  f"{n_props} properties (1-based)", path)
