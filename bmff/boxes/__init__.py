@@ -4,3 +4,4 @@ from . import file  # noqa: F401
 from . import meta  # noqa: F401
 from . import movie  # noqa: F401
 from . import fragments  # noqa: F401
+from . import sample_table  # noqa: F401
