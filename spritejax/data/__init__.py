@@ -26,6 +26,7 @@ def load_dataset(data_cfg, canvas_hw) -> Dataset:
 
     data_cfg fields (ConfigDict or dict): source, path, num_frames (None/0 = all the source has; the
     synthetic game and random crops need a number), seed, holdout, random_crop, resize ('area'|'nearest'),
+    fit ('cover' = scale + centre crop | 'stretch'; Atari uses data.atari.fit, default 'stretch'),
     allow_upscale (accept images smaller than the canvas), crop_scale (source pixels per canvas pixel of
     random crops), synthetic (generator options), video_step (keep every n-th video frame), atari (options of
     spritejax.data.atari.load_atari).
@@ -37,6 +38,7 @@ def load_dataset(data_cfg, canvas_hw) -> Dataset:
     seed = int(cfg.get("seed", 0) or 0)
     resize = cfg.get("resize", "area")
     upscale = bool(cfg.get("allow_upscale", False))
+    fit = cfg.get("fit", "cover")
     if source == "synthetic":
         from spritejax.data import synthetic
         dataset = synthetic.generate(num_frames or 1000, canvas_hw, seed, **_plain(cfg.get("synthetic")))
@@ -47,12 +49,14 @@ def load_dataset(data_cfg, canvas_hw) -> Dataset:
             dataset = frames.load_random_crops(path, canvas_hw, num_frames or 1000, seed, resize=resize,
                                                crop_scale=float(cfg.get("crop_scale", 1.0) or 1.0))
         else:
-            dataset = frames.load_folder(path, canvas_hw, num_frames, resize=resize, allow_upscale=upscale)
+            dataset = frames.load_folder(path, canvas_hw, num_frames, resize=resize, allow_upscale=upscale,
+                                         fit=fit)
     elif source == "video":
         path = _require_path(cfg, source)
         from spritejax.data import frames
         dataset = frames.load_video(path, canvas_hw, num_frames, resize=resize,
-                                    step=int(cfg.get("video_step", 1) or 1), allow_upscale=upscale)
+                                    step=int(cfg.get("video_step", 1) or 1), allow_upscale=upscale,
+                                    fit=fit)
     elif source == "atari":
         from spritejax.data import atari
         dataset = atari.load_atari(canvas_hw, num_frames or 5000, seed, resize=resize,

@@ -2,8 +2,8 @@
 5,000 frames, k = 16.
 
 Frames come from a seeded random policy over the game's minimal action set, one kept every `frame_skip`
-emulator frames, restarting the game when it ends. The 210×160 screen is fitted to the canvas like any
-other source (cover-scale + centre crop, spritejax.data.frames.fit_to_canvas).
+emulator frames, restarting the game when it ends. The whole 210×160 screen is stretched onto the canvas by
+default (fit='stretch'): a centred 'cover' crop would cut off Space Invaders' cannon row.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ def _ale_module():
 
 
 def load_atari(canvas_hw, num_frames: int, seed: int, resize: str = "area", game: str = "space_invaders",
-               frame_skip: int = 4, start_noops: int = 60) -> Dataset:
+               frame_skip: int = 4, start_noops: int = 60, fit: str = "stretch") -> Dataset:
     """`num_frames` screens of `game`; deterministic in `seed` (sticky actions off).
 
     start_noops emulator steps after each reset are skipped (the attract screen before play starts).
@@ -37,7 +37,8 @@ def load_atari(canvas_hw, num_frames: int, seed: int, resize: str = "area", game
         ale.setLoggerMode(ale_py.LoggerMode.Error)
     ale.setInt("random_seed", int(seed) % 2**31)
     ale.setFloat("repeat_action_probability", 0.0)
-    rom = ale_py.roms.get_rom_path(game)
+    from ale_py import roms
+    rom = roms.get_rom_path(game)
     if rom is None:
         raise UserError(f"ale-py has no ROM named {game!r}; see ale_py.roms.get_all_rom_ids()")
     ale.loadROM(str(rom))
@@ -58,9 +59,9 @@ def load_atari(canvas_hw, num_frames: int, seed: int, resize: str = "area", game
             restart()
         chunk.append(ale.getScreenRGB().astype(np.float32) / 255.0)
         if len(chunk) == CHUNK_FRAMES:
-            frames.append(fit_to_canvas(np.stack(chunk), canvas_hw, resize))
+            frames.append(fit_to_canvas(np.stack(chunk), canvas_hw, resize, fit))
             chunk = []
     if chunk:
-        frames.append(fit_to_canvas(np.stack(chunk), canvas_hw, resize))
+        frames.append(fit_to_canvas(np.stack(chunk), canvas_hw, resize, fit))
     return Dataset(frames_nhw3=np.concatenate(frames), meta={"source": "atari", "game": game,
                                                               "frame_skip": frame_skip})

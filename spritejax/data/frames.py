@@ -1,8 +1,8 @@
 """Frames from image folders and video files, fitted to the canvas; random crops of large images (§3.4).
 
-Fitting = scale so the image covers the canvas, then keep the centred canvas-sized part. Both are done in one
-step by a separable resampling matrix per axis (rows_Hh @ image_hw3 @ cols_Ww^T), so there is no separate
-crop copy. Methods:
+Fitting (fit='cover', the default) = scale so the image covers the canvas, then keep the centred canvas-sized
+part; fit='stretch' scales each axis on its own instead. Either is one step: a separable resampling matrix
+per axis (rows_Hh @ image_hw3 @ cols_Ww^T), so there is no separate crop copy. Methods:
   'area'    each output pixel averages the source area it covers (box filter; the right choice when
             shrinking photos or video, no aliasing),
   'nearest' each output pixel copies the source pixel under its centre (keeps pixel art crisp, exact colours).
@@ -70,11 +70,20 @@ def fit_matrix(n_out: int, n_in: int, length: float, method: str) -> np.ndarray:
     return (overlap / overlap.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
-def fit_to_canvas(images_nhw3: np.ndarray, canvas_hw, method: str = "area") -> np.ndarray:
-    """Cover-scale and centre-crop a stack of same-size images to the canvas: float32 nHW3."""
+def fit_to_canvas(images_nhw3: np.ndarray, canvas_hw, method: str = "area", fit: str = "cover") -> np.ndarray:
+    """Resample a stack of same-size images to the canvas: float32 nHW3.
+
+    fit='cover': one scale for both axes so the image covers the canvas, centred, the overhang cropped;
+    fit='stretch': each axis scaled to the canvas on its own (keeps the whole picture, changes the aspect).
+    """
     (h, w), (ch, cw) = images_nhw3.shape[1:3], canvas_hw
-    length = min(h / ch, w / cw)  # source pixels per canvas pixel
-    rows_Hh, cols_Ww = fit_matrix(ch, h, length, method), fit_matrix(cw, w, length, method)
+    if fit == "cover":
+        length_h = length_w = min(h / ch, w / cw)  # source pixels per canvas pixel
+    elif fit == "stretch":
+        length_h, length_w = h / ch, w / cw
+    else:
+        raise UserError(f"data.fit must be 'cover' or 'stretch'; got {fit!r}")
+    rows_Hh, cols_Ww = fit_matrix(ch, h, length_h, method), fit_matrix(cw, w, length_w, method)
     return np.einsum("Hh,nhwc,Ww->nHWc", rows_Hh, images_nhw3, cols_Ww, optimize=True).astype(np.float32)
 
 
@@ -115,7 +124,7 @@ def read_image(path: str) -> np.ndarray:
 
 
 def load_folder(path: str, canvas_hw, num_frames: int | None = None, resize: str = "area",
-                allow_upscale: bool = False) -> Dataset:
+                allow_upscale: bool = False, fit: str = "cover") -> Dataset:
     """The first `num_frames` images of a folder (all when None), all the same size, fitted to the canvas."""
     files = list_images(path)[:num_frames or None]
     frames, first_hw = [], None
@@ -130,7 +139,7 @@ def load_folder(path: str, canvas_hw, num_frames: int | None = None, resize: str
                 raise UserError(f"{name} is {image.shape[1]}x{image.shape[0]} but {files[0]} is "
                                 f"{first_hw[1]}x{first_hw[0]}; all frames in a folder must share one size")
             chunk.append(image)
-        frames.append(fit_to_canvas(np.stack(chunk), canvas_hw, resize))
+        frames.append(fit_to_canvas(np.stack(chunk), canvas_hw, resize, fit))
     return Dataset(frames_nhw3=np.concatenate(frames), meta={"source": "folder", "files": files,
                                                               "source_hw": first_hw})
 
@@ -171,7 +180,7 @@ def load_random_crops(path: str, canvas_hw, num_frames: int, seed: int, crop_sca
 # ---------------------------------------------------------------- video files
 
 def load_video(path: str, canvas_hw, num_frames: int | None = None, resize: str = "area", step: int = 1,
-               allow_upscale: bool = False) -> Dataset:
+               allow_upscale: bool = False, fit: str = "cover") -> Dataset:
     """Every `step`-th frame of a video (imageio's ffmpeg plugin), the first `num_frames` of them."""
     import imageio.v3 as iio
     if not os.path.isfile(path):
@@ -188,7 +197,7 @@ def load_video(path: str, canvas_hw, num_frames: int | None = None, resize: str 
             chunk.append(to_float_rgb(image, path))
             count += 1
             if len(chunk) == CHUNK_FRAMES:
-                frames.append(fit_to_canvas(np.stack(chunk), canvas_hw, resize))
+                frames.append(fit_to_canvas(np.stack(chunk), canvas_hw, resize, fit))
                 chunk = []
             if num_frames and count >= num_frames:
                 break
@@ -197,7 +206,7 @@ def load_video(path: str, canvas_hw, num_frames: int | None = None, resize: str 
     except Exception as err:  # ffmpeg reports undecodable input as OSError/RuntimeError/...
         raise UserError(f"{path}: cannot read video ({type(err).__name__}: {str(err).splitlines()[0]})") from None
     if chunk:
-        frames.append(fit_to_canvas(np.stack(chunk), canvas_hw, resize))
+        frames.append(fit_to_canvas(np.stack(chunk), canvas_hw, resize, fit))
     if not frames:
         raise UserError(f"{path}: the video has no frames")
     return Dataset(frames_nhw3=np.concatenate(frames), meta={"source": "video", "file": path, "step": step})

@@ -275,8 +275,8 @@ def generate(num_frames: int, canvas_hw, seed: int = 0, **opts) -> Dataset:
 
     meta = {"sprites": sheet, "sprite_size": size,
             "object_class": np.array([CLASSES.index(n) + 1 for n in objects], np.int32),
-            "top_left_no2": top_left_no2, "pose_no": pose_no, "draw_order": draw_order, "background": opts["background"],
-            "options": {k: v for k, v in opts.items() if k != "counts"} | {"counts": opts["counts"]}, **bg_meta}
+            "top_left_no2": top_left_no2, "pose_no": pose_no, "draw_order": draw_order,
+            "background": opts["background"], "options": opts, **bg_meta}
     return Dataset(frames_nhw3=rgb_p3[:num_pixels].reshape(num_frames, h, w, 3),
                    instance_ids_nhw=instance_p[:num_pixels].reshape(num_frames, h, w),
                    class_ids_nhw=class_p[:num_pixels].reshape(num_frames, h, w),

@@ -223,6 +223,10 @@ def test_area_and_nearest_fit_hand_computed():
     wide = np.arange(12, dtype=np.float32).reshape(1, 2, 6, 1).repeat(3, -1)
     np.testing.assert_array_equal(frames_mod.fit_to_canvas(wide, (2, 2), "area")[0, ..., 0],
                                   [[2, 3], [8, 9]])  # cover scale 1, centre crop of columns 2..3
+    np.testing.assert_allclose(frames_mod.fit_to_canvas(wide, (2, 2), "area", fit="stretch")[0, ..., 0],
+                               [[1, 4], [7, 10]])  # means of 1×3 strips
+    with pytest.raises(UserError, match="data.fit"):
+        frames_mod.fit_to_canvas(wide, (2, 2), "area", fit="squash")
 
 
 def test_load_folder_reads_pngs_in_natural_order(tmp_path):
