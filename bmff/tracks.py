@@ -185,3 +185,95 @@ def read_sample(f: File, sample: Sample) -> bytes:
         raise BmffError(f"sample {sample.number} [{sample.offset}, {sample.offset + sample.size}) runs past the "
                         f"end of the file ({f.source.size} bytes)", sample.offset)
     return f.source.read_at(sample.offset, sample.size)
+
+
+# --------------------------------------------------------------------------------------------- fragments
+
+NON_SYNC_FLAG = 0x00010000  # sample_is_non_sync_sample in sample_flags (ISO/IEC 14496-12 8.8.3.1)
+DEFAULT_BASE_IS_MOOF = 0x020000  # tfhd flag
+
+
+@dataclass(frozen=True)
+class Run:
+    """One 'trun' resolved to absolute positions: its data starts at data_start and spans data_size bytes."""
+
+    moof_offset: int
+    track_ID: int
+    traf: Box
+    trun: Box
+    first_in_traf: bool
+    data_start: int
+    sizes: SampleSizes
+    sample_description_index: int
+
+    @property
+    def data_size(self) -> int:
+        return self.sizes.total(0, self.sizes.count)
+
+
+def _trex(f: File, track_ID: int) -> Box | None:
+    return next((t for t in f.find_all("moov/mvex/trex") if getattr(t, "track_ID", None) == track_ID), None)
+
+
+def _default(tfhd: Box, trex: Box | None, name: str) -> int:
+    value = getattr(tfhd, f"default_{name}", None)
+    return value if value is not None else getattr(trex, f"default_{name}", 0) if trex is not None else 0
+
+
+def runs(f: File, track_ID: int | None = None) -> Iterator[Run]:
+    """Every track run of every movie fragment (of one track when track_ID is given), in file order.
+
+    Base data offsets follow 8.8.7: an explicit base_data_offset; else the 'moof' when default-base-is-moof is
+    set or the 'traf' is the first of its 'moof'; else where the previous traf's data ended. A run without
+    data_offset continues where the previous run of its traf ended.
+    """
+    for moof in (b for b in f.boxes if b.type == "moof"):
+        moof_offset = moof.header.offset if moof.header is not None else 0
+        previous_end = moof_offset
+        for k, traf in enumerate(t for t in moof.boxes if t.type == "traf"):
+            tfhd = _parsed(traf.find("tfhd"))
+            if tfhd is None:
+                continue
+            trex = _trex(f, tfhd.track_ID)
+            if tfhd.base_data_offset is not None:
+                base = tfhd.base_data_offset
+            elif tfhd.flags & DEFAULT_BASE_IS_MOOF or k == 0:
+                base = moof_offset
+            else:
+                base = previous_end
+            sdi = tfhd.sample_description_index or getattr(trex, "default_sample_description_index", 1)
+            position = base
+            truns = [t for t in traf.boxes if t.type == "trun" and _parsed(t) is not None]
+            for j, trun in enumerate(truns):
+                if trun.data_offset is not None:
+                    position = base + trun.data_offset
+                sizes = SampleSizes(trun.sample_count, 0, trun.sample_size) if trun.sample_size is not None \
+                    else SampleSizes(trun.sample_count, _default(tfhd, trex, "sample_size"), [])
+                run = Run(moof_offset, tfhd.track_ID, traf, trun, j == 0, position, sizes, sdi)
+                position += run.data_size
+                if track_ID is None or tfhd.track_ID == track_ID:
+                    yield run
+            previous_end = position
+
+
+def fragment_samples(f: File, track_ID: int) -> Iterator[Sample]:
+    """The samples of one track stored in movie fragments, numbered after the moov's own samples."""
+    trak = next((t.trak for t in tracks(f) if t.track_ID == track_ID), None)
+    number = (sample_count(trak) or 0) if trak is not None else 0
+    trex = _trex(f, track_ID)
+    decode_time = None
+    for run in runs(f, track_ID):
+        tfhd, tfdt, trun = run.traf.find("tfhd"), _parsed(run.traf.find("tfdt")), run.trun
+        if tfdt is not None and run.first_in_traf:
+            decode_time = tfdt.baseMediaDecodeTime
+        offset = run.data_start
+        for i in range(trun.sample_count):
+            flags = trun.first_sample_flags if i == 0 and trun.first_sample_flags is not None else \
+                trun.sample_flags[i] if trun.sample_flags is not None else _default(tfhd, trex, "sample_flags")
+            duration = trun.sample_duration[i] if trun.sample_duration is not None else \
+                _default(tfhd, trex, "sample_duration")
+            number += 1
+            yield Sample(number, offset, run.sizes[i], not flags & NON_SYNC_FLAG, run.sample_description_index,
+                         decode_time)
+            offset += run.sizes[i]
+            decode_time = None if decode_time is None else decode_time + duration
