@@ -1,0 +1,67 @@
+"""Checkpoints of a training run: orbax CheckpointManager under `<workdir>/checkpoints`, one step per folder.
+
+Each step holds two items: `state` (the TrainState pytree: step, params, opt_state) and `data` (the batch
+iterator's JSON state), so a resumed run continues the same data order. Saves are asynchronous; orbax writes
+to a temporary folder and renames it when complete, so a run killed mid-save leaves the previous step intact.
+Anything unreadable surfaces as a one-line UserError that names the folder.
+"""
+
+from __future__ import annotations
+
+import pathlib
+
+import orbax.checkpoint as ocp
+
+from .errors import UserError
+
+
+class Checkpoints:
+    """Save / restore (TrainState, data state) pairs in `<workdir>/checkpoints`."""
+
+    def __init__(self, workdir, keep: int = 3, read_only: bool = False):
+        self.directory = pathlib.Path(workdir).absolute() / "checkpoints"
+        if read_only and not self.directory.is_dir():
+            raise UserError(f"{workdir} has no checkpoints/ folder: not a training workdir (run `spritejax train`)")
+        options = ocp.CheckpointManagerOptions(
+            max_to_keep=keep, create=not read_only, read_only=read_only, enable_async_checkpointing=True
+        )
+        try:
+            self.manager = ocp.CheckpointManager(self.directory, options=options)
+        except Exception as e:  # unreadable folder / metadata
+            raise UserError(f"cannot open checkpoints in {self.directory}: {_one_line(e)}") from None
+
+    def latest_step(self) -> int | None:
+        return self.manager.latest_step()
+
+    def all_steps(self) -> list[int]:
+        return list(self.manager.all_steps())
+
+    def save(self, step: int, state, data_state: dict, force: bool = False) -> bool:
+        """Start an async save of `state` at `step` (returns at once; `wait()` to block)."""
+        args = ocp.args.Composite(state=ocp.args.StandardSave(state), data=ocp.args.JsonSave(data_state))
+        return self.manager.save(int(step), args=args, force=force)
+
+    def restore(self, step: int, abstract_state):
+        """(state, data_state) of `step`; `abstract_state` gives structure, dtypes and shardings."""
+        args = ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state), data=ocp.args.JsonRestore())
+        try:
+            restored = self.manager.restore(int(step), args=args)
+        except Exception as e:  # truncated / missing files, shape mismatch with the config
+            older = [s for s in self.all_steps() if s < step]
+            hint = f"; delete it to resume from step {max(older)}" if older else ""
+            raise UserError(
+                f"checkpoint {self.directory / str(step)} is unreadable or does not match the config "
+                f"({_one_line(e)}){hint}"
+            ) from None
+        return restored.state, dict(restored.data)
+
+    def wait(self) -> None:
+        self.manager.wait_until_finished()
+
+    def close(self) -> None:
+        self.manager.close()
+
+
+def _one_line(e: Exception) -> str:
+    text = " ".join(str(e).split()) or type(e).__name__
+    return text if len(text) < 300 else text[:297] + "..."

@@ -1,0 +1,400 @@
+"""Training: one jit-compiled, data-parallel step over a device Mesh, and the resumable loop around it.
+
+`spritejax train --config NAME|PATH --workdir DIR [--set key=value ...] [--steps N] [--distributed]`
+
+Data parallelism is one `jax.jit` step whose parameters and optimiser state are replicated
+(`NamedSharding(mesh, P())`) while the batch is split over the mesh axis "data" (`P("data")`); XLA inserts
+the gradient all-reduce. Every frame's PRNG key is fold_in(fold_in(key(seed), step), frame_index), so a run
+gives the same parameters on 1 device or 8, and on any number of hosts. The loop checkpoints (params,
+optimiser, data-iterator position) with orbax, so a killed run resumes to the same parameters as an
+uninterrupted one. Workdir layout: config.json, checkpoints/, metrics.jsonl, tensorboard/, samples/*.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import pathlib
+import signal
+import threading
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from . import configs
+from .checkpoint import Checkpoints
+from .errors import UserError
+
+# fold_in data for the init key: a value no step counter reaches, so init and step keys never collide.
+_INIT_STREAM = 0xFFFFFFFF
+
+
+# ----------------------------------------------------------------------------------------------- setup
+
+
+def make_optimizer(model, optim_cfg) -> optax.GradientTransformation:
+    """AdamW with PyTorch's defaults (betas 0.9/0.999, eps 1e-8, weight decay 0.01); by model.param_labels:
+    the learned background at bg_lr, a fixed (k-means) colour not updated at all."""
+
+    def adamw(lr):
+        return optax.adamw(lr, b1=0.9, b2=0.999, eps=1e-8, weight_decay=optim_cfg.weight_decay)
+
+    transforms = {"default": adamw(optim_cfg.lr), "background": adamw(optim_cfg.bg_lr),
+                  "frozen": optax.set_to_zero()}
+    return optax.multi_transform(transforms, model.param_labels)
+
+
+def lambda_beta_at(step, loss_cfg, num_steps: int):
+    """λBeta for `step` (traced): lambda_beta, then lambda_beta_finetune for the last finetune_steps."""
+    finetune_from = num_steps - loss_cfg.finetune_steps
+    return jnp.where(step >= finetune_from, loss_cfg.lambda_beta_finetune, loss_cfg.lambda_beta).astype(jnp.float32)
+
+
+def frame_keys(seed: int, step, frame_ids_b):
+    """keys_b[i] = fold_in(fold_in(key(seed), step), frame_ids_b[i]): independent of devices and hosts."""
+    step_key = jax.random.fold_in(jax.random.key(seed), step)
+    return jax.vmap(lambda i: jax.random.fold_in(step_key, i))(frame_ids_b)
+
+
+def data_mesh(batch_size: int) -> jax.sharding.Mesh:
+    """A 1-D ("data",) mesh. One process: the most devices that divide the batch. Several: all of them."""
+    devices = jax.devices()
+    if jax.process_count() > 1:
+        if batch_size % len(devices):
+            raise UserError(f"train.batch_size {batch_size} must be a multiple of the {len(devices)} devices")
+        count = len(devices)
+    else:
+        count = max(d for d in range(1, len(devices) + 1) if batch_size % d == 0)
+    # Auto axes: the model is written for one device and XLA's partitioner shards it (explicit axes would
+    # demand sharding annotations on every reshape).
+    return jax.make_mesh((count,), ("data",), axis_types=(jax.sharding.AxisType.Auto,), devices=devices[:count])
+
+
+def kmeans_frames(dataset, seed: int, count: int = 100) -> np.ndarray:
+    """≤ count random training frames: what model.init clusters for the solid background colour."""
+    rng = np.random.default_rng(seed)
+    pick = rng.choice(dataset.train_idx, size=min(count, len(dataset.train_idx)), replace=False)
+    return dataset.frames_nhw3[np.sort(pick)]
+
+
+def init_state(model, cfg, init_frames_bhw3) -> dict:
+    """TrainState {'step', 'params', 'opt_state'} (a plain dict: orbax saves it as a pytree)."""
+    key = jax.random.fold_in(jax.random.key(cfg.train.seed), jnp.uint32(_INIT_STREAM))
+    params = model.init(key, init_frames_bhw3)
+    return {"step": jnp.zeros((), jnp.int32), "params": params,
+            "opt_state": make_optimizer(model, cfg.optim).init(params)}
+
+
+def abstract_state(model, cfg, sharding, init_frames_bhw3) -> dict:
+    """Shapes/dtypes/shardings of the TrainState without computing it (the restore target)."""
+    shapes = jax.eval_shape(lambda f: init_state(model, cfg, f), init_frames_bhw3)
+    return jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding), shapes)
+
+
+def make_train_step(model, cfg, mesh):
+    """jit step(state, frames_bhw3, frame_ids_b) -> (state, metrics); state donated, batch split over "data".
+
+    A step whose loss or gradients are not finite leaves the state untouched (metrics['finite'] == False),
+    so the state in memory is always the last good one.
+    """
+    from .losses import loss_fn
+
+    optimizer = make_optimizer(model, cfg.optim)
+    seed, num_steps, lambda_sparse = cfg.train.seed, cfg.train.num_steps, cfg.loss.lambda_sparse
+    loss_cfg = cfg.loss
+
+    def step_fn(state, frames_bhw3, frame_ids_b):
+        step = state["step"]
+        keys_b = frame_keys(seed, step, frame_ids_b)
+        lambda_beta = lambda_beta_at(step, loss_cfg, num_steps)
+
+        def objective(params):
+            out = model.apply(params, frames_bhw3, keys_b, mode="soft")
+            return loss_fn(out, frames_bhw3, lambda_beta, lambda_sparse)
+
+        (loss, metrics), grads = jax.value_and_grad(objective, has_aux=True)(state["params"])
+        grad_norm = optax.global_norm(grads)
+        finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
+        updates, opt_state = optimizer.update(grads, state["opt_state"], state["params"])
+        stepped = {"step": step + 1, "params": optax.apply_updates(state["params"], updates),
+                   "opt_state": opt_state}
+        new_state = jax.tree.map(lambda new, old: jnp.where(finite, new, old), stepped, state)
+        metrics = {**metrics, "loss": loss, "grad_norm": grad_norm, "lambda_beta": lambda_beta, "finite": finite}
+        return new_state, metrics
+
+    replicated, split = NamedSharding(mesh, P()), NamedSharding(mesh, P("data"))
+    return jax.jit(step_fn, in_shardings=(replicated, split, split), out_shardings=(replicated, replicated),
+                   donate_argnums=0)
+
+
+def global_batch(mesh, local_frames_bhw3: np.ndarray, local_ids_b: np.ndarray, global_batch_size: int):
+    """This process's rows → global arrays split over "data" (rows of process p are p's contiguous share)."""
+    split = NamedSharding(mesh, P("data"))
+    frames = jax.make_array_from_process_local_data(
+        split, local_frames_bhw3, (global_batch_size, *local_frames_bhw3.shape[1:]))
+    ids = jax.make_array_from_process_local_data(split, local_ids_b.astype(np.int32), (global_batch_size,))
+    return frames, ids
+
+
+# ------------------------------------------------------------------------------------------ logging
+
+
+class MetricsLog:
+    """metrics.jsonl (appended, so a resumed run continues it) + TensorBoard events; process 0 only."""
+
+    def __init__(self, workdir: pathlib.Path, enabled: bool):
+        self.enabled = enabled
+        if enabled:
+            from tensorboardX import SummaryWriter
+
+            self.jsonl = open(workdir / "metrics.jsonl", "a")
+            self.tb = SummaryWriter(str(workdir / "tensorboard"))
+
+    def write(self, step: int, metrics: dict) -> None:
+        if not self.enabled:
+            return
+        self.jsonl.write(json.dumps({"step": step, **metrics}) + "\n")
+        self.jsonl.flush()
+        for name, value in metrics.items():
+            self.tb.add_scalar(f"train/{name}", value, step)
+
+    def image(self, step: int, name: str, image_hw3: np.ndarray) -> None:
+        if self.enabled:
+            self.tb.add_image(name, image_hw3, step, dataformats="HWC")
+
+    def close(self) -> None:
+        if self.enabled:
+            self.jsonl.close()
+            self.tb.close()
+
+
+def sample_grid(frames_bhw3, recon_rows) -> np.ndarray:
+    """uint8 image: row 0 the inputs, then one row per reconstruction, 2-px white gutters."""
+    rows = [np.asarray(frames_bhw3)] + [np.asarray(r) for r in recon_rows]
+    b, h, w, _ = rows[0].shape
+    gap = 2
+    grid = np.ones((len(rows) * (h + gap) - gap, b * (w + gap) - gap, 3), np.float32)
+    for r, row in enumerate(rows):
+        for i in range(b):
+            grid[r * (h + gap):r * (h + gap) + h, i * (w + gap):i * (w + gap) + w] = row[i]
+    return (np.clip(grid, 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
+
+
+class _StopRequest:
+    """SIGTERM / SIGINT → finish the current step, checkpoint, stop (a second signal acts as usual)."""
+
+    def __init__(self):
+        self.signum = None
+        self._previous = {}
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        self.signum = signum
+        signal.signal(signum, self._previous.get(signum, signal.SIG_DFL))
+
+    def __exit__(self, *exc):
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+
+# --------------------------------------------------------------------------------------------- loop
+
+
+def train(cfg, workdir, progress: bool = True, stop_at: int | None = None, dataset=None) -> dict:
+    """Train (or resume) into `workdir` up to cfg.train.num_steps, or stop after global step `stop_at`.
+
+    Returns the last logged metrics plus 'step' and 'interrupted' (a SIGTERM/SIGINT stopped the run after
+    checkpointing). Raises UserError on a non-finite loss or gradient; checkpoints before that step stay.
+    """
+    from tqdm import tqdm
+
+    from .data import BatchIterator, load_dataset
+    from .model import SpriteModel
+
+    workdir = pathlib.Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    if dataset is None:
+        dataset = load_dataset(cfg.data, cfg.canvas)
+    cfg = configs.from_json(configs.to_json(cfg))  # own copy, references resolved: what config.json records
+    model = SpriteModel.from_config(cfg)
+    tc = cfg.train
+    lead = jax.process_index() == 0
+    mesh = data_mesh(tc.batch_size)
+    replicated = NamedSharding(mesh, P())
+    init_frames = kmeans_frames(dataset, tc.seed)
+    iterator = BatchIterator(len(dataset.train_idx), tc.batch_size, tc.seed, jax.process_index(),
+                             jax.process_count())
+    ckpts = Checkpoints(workdir, keep=tc.keep_checkpoints)
+    last_saved = ckpts.latest_step()
+    if last_saved is None:
+        state = jax.jit(lambda f: init_state(model, cfg, f), out_shardings=replicated)(init_frames)
+    else:
+        state, data_state = ckpts.restore(last_saved, abstract_state(model, cfg, replicated, init_frames))
+        iterator.set_state(data_state)
+    if lead:
+        (workdir / "config.json").write_text(configs.to_json(cfg))
+    step_fn = make_train_step(model, cfg, mesh)
+    start = int(state["step"])
+    end = tc.num_steps if stop_at is None else min(int(stop_at), tc.num_steps)
+    log = MetricsLog(workdir, enabled=lead)
+    sampler = _Sampler(model, cfg, dataset, workdir, log, enabled=lead and tc.sample_every > 0)
+    bar = tqdm(total=tc.num_steps, initial=start, disable=not (progress and lead), unit="step", dynamic_ncols=True)
+    last = {}
+    pending = None  # (step, metrics) of the dispatched step, checked one step later to keep the device busy
+    timer = (time.perf_counter(), start)
+
+    def check(done, metrics):
+        """Host side of a finished step: NaN guard, logging, progress."""
+        nonlocal last, timer
+        metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
+        if not metrics.pop("finite"):
+            ckpts.wait()
+            good = ckpts.latest_step()
+            raise UserError(
+                f"non-finite loss or gradient at step {done} (loss={metrics['loss']}); training stopped, "
+                + (f"last good checkpoint: step {good} in {ckpts.directory}" if good is not None
+                   else "no checkpoint was written")
+                + "; try a lower optim.lr or check the data for NaN/Inf")
+        if done % tc.log_every == 0 or done == end:
+            now = time.perf_counter()
+            metrics["frames_per_s"] = (done - timer[1]) * tc.batch_size / max(now - timer[0], 1e-9)
+            metrics["epoch"] = done * tc.batch_size / len(dataset.train_idx)
+            timer = (now, done)
+            log.write(done, metrics)
+            bar.set_postfix(loss=f"{metrics['loss']:.4g}", psnr=f"{metrics.get('psnr', math.nan):.2f}")
+            last = metrics
+        bar.update(1)
+
+    interrupted = False
+    try:
+        with _StopRequest() as stop:
+            for step in range(start, end):
+                ids_b = dataset.train_idx[iterator.next()]
+                frames, ids = global_batch(mesh, dataset.frames_nhw3[ids_b], ids_b, tc.batch_size)
+                state, metrics = step_fn(state, frames, ids)
+                if pending is not None:
+                    check(*pending)
+                pending, done = (step + 1, metrics), step + 1
+                at_end = done == end or stop.signum is not None
+                if done % tc.ckpt_every == 0 or at_end:
+                    check(*pending)  # never save past a non-finite step
+                    pending = None
+                    if ckpts.latest_step() != done:
+                        ckpts.save(done, state, iterator.get_state(), force=True)
+                if tc.sample_every > 0 and (done % tc.sample_every == 0 or done == end):
+                    sampler(done, state["params"])
+                if stop.signum is not None:
+                    interrupted = done < end
+                    break
+            if pending is not None:
+                check(*pending)
+            interrupted_by = stop.signum
+    finally:
+        ckpts.wait()
+        ckpts.close()
+        log.close()
+        bar.close()
+    if interrupted and interrupted_by == signal.SIGINT:
+        raise KeyboardInterrupt
+    final_step = int(state["step"])
+    return {**last, "step": final_step, "interrupted": interrupted}
+
+
+class _Sampler:
+    """Every sample_every steps: inputs / soft / hard reconstructions of fixed frames → samples/step_N.png."""
+
+    def __init__(self, model, cfg, dataset, workdir: pathlib.Path, log: MetricsLog, enabled: bool):
+        self.enabled = enabled
+        if not enabled:
+            return
+        pool = dataset.test_idx if len(dataset.test_idx) else dataset.train_idx
+        self.frames_bhw3 = jnp.asarray(dataset.frames_nhw3[pool[:8]])
+        self.keys_b = frame_keys(cfg.train.seed, 0, jnp.asarray(pool[:8], jnp.int32))
+        self.forward = jax.jit(lambda params, frames, keys, mode: model.apply(params, frames, keys, mode=mode).recon_bhw3,
+                               static_argnames="mode")
+        self.directory = workdir / "samples"
+        self.directory.mkdir(exist_ok=True)
+        self.log = log
+
+    def __call__(self, step: int, params) -> None:
+        if not self.enabled:
+            return
+        import imageio.v3 as iio
+
+        recons = [self.forward(params, self.frames_bhw3, self.keys_b, mode=m) for m in ("soft", "hard")]
+        grid = sample_grid(self.frames_bhw3, recons)
+        iio.imwrite(self.directory / f"step_{step:07d}.png", grid)
+        self.log.image(step, "samples/input_soft_hard", grid)
+
+
+# ------------------------------------------------------------------------------------- other commands
+
+
+def load_config(workdir) -> "configs.ml_collections.ConfigDict":
+    path = pathlib.Path(workdir) / "config.json"
+    if not path.is_file():
+        raise UserError(f"{workdir} has no config.json: not a training workdir (run `spritejax train` first)")
+    try:
+        return configs.from_json(path.read_text())
+    except (ValueError, TypeError) as e:
+        raise UserError(f"{path} is not a valid config: {e}") from None
+
+
+def load_workdir(workdir, step: int | None = None):
+    """(cfg, model, params) of the latest (or given) checkpoint in a training workdir, on the default device."""
+    from .model import SpriteModel
+
+    cfg = load_config(workdir)
+    model = SpriteModel.from_config(cfg)
+    ckpts = Checkpoints(workdir, read_only=True)
+    try:
+        step = ckpts.latest_step() if step is None else step
+        if step is None:
+            raise UserError(f"{workdir} has no finished checkpoint yet")
+        if step not in ckpts.all_steps():
+            raise UserError(f"{workdir} has no checkpoint for step {step}; it has {ckpts.all_steps()}")
+        example = jnp.zeros((1, *cfg.canvas, 3), jnp.float32)
+        device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+        state, _ = ckpts.restore(step, abstract_state(model, cfg, device, example))
+    finally:
+        ckpts.close()
+    return cfg, model, state["params"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", help="config name (tiny, synthetic, mario, space_invaders, natural) or a "
+                        ".py path; default: the workdir's config.json when resuming")
+    parser.add_argument("--workdir", required=True, help="output folder; resumes when it holds a checkpoint")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="config override, e.g. --set train.batch_size=4 (repeatable)")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="stop after this global step (the schedule still follows train.num_steps)")
+    parser.add_argument("--distributed", action="store_true",
+                        help="multi-host: call jax.distributed.initialize() (cluster settings from the environment)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run(args) -> int:
+    if args.distributed:
+        jax.distributed.initialize()
+    if args.config is not None:
+        cfg = configs.load(args.config, args.overrides)
+    else:
+        cfg = load_config(args.workdir)
+        for item in args.overrides:
+            configs.apply_override(cfg, item)
+    result = train(cfg, args.workdir, progress=not args.no_progress, stop_at=args.steps)
+    if jax.process_index() == 0:
+        print(json.dumps(result))
+    return 143 if result["interrupted"] else 0
