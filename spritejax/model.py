@@ -1,0 +1,243 @@
+"""SpriteModel: the learned parts (dictionary, frame encoder, translation predictor, background) wired to render.
+
+Parameters are one pytree dict {'dictionary', 'encoder', 'transform', 'background'}; the model object holds only
+static settings (hashable, so it can be a static jit argument). One forward:
+
+  frames_bhw3 → FrameEncoder → proj_blhwd, switches_blhw       latents_md → Dictionary → sprites_mkk4
+  scores_blhwm = render.score_sprites(proj, latents)
+  selected sprite per anchor: soft (eq. 2, training) or hard (argmax sprite, switch > 0.5) → sprites_blhwkk4
+  crop of the frame around each anchor ⊕ sprite → TranslationPredictor → offsets_blhw2 (pixels, ±offset_bound)
+  render.translate → render.composite over the background with a random per-frame z-order inside each layer.
+
+In hard mode the translation predictor sees the soft sprite (the reference code's choice) or the hard one, per
+cfg.model.transform_input_at_test. An inactive anchor (switch < 0.5 in hard mode) is fully transparent, so its
+offset changes nothing in the image: its entry in offsets_blhw2 is computed but meaningless.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+
+from spritejax import render
+from spritejax.background import ShiftHead, kmeans_color
+from spritejax.dictionary import Dictionary
+from spritejax.encoder import FrameEncoder, num_down_blocks
+from spritejax.errors import UserError
+from spritejax.transform import TranslationPredictor
+
+
+@flax.struct.dataclass
+class ModelOutput:
+    """Everything a loss, a viewer or an editor needs; shapes in the names (l layers, h×w anchor grid).
+
+    scores_blhwm / switches_blhw are the encoder's soft values in both modes (the loss regularises them);
+    sprite_ids_blhw = argmax of the scores; placed_blhwkk4 = the sprites actually composited (selected, switch-masked
+    alpha, translated); layers_blhw4 premultiplied RGBA per layer; visibility_blhwkk how much of each anchor's
+    window pixel shows in recon (0 outside the canvas).
+    """
+
+    recon_bhw3: jax.Array
+    scores_blhwm: jax.Array
+    switches_blhw: jax.Array
+    offsets_blhw2: jax.Array
+    sprites_mkk4: jax.Array
+    placed_blhwkk4: jax.Array
+    layers_blhw4: jax.Array
+    visibility_blhwkk: jax.Array
+    background_bhw3: jax.Array
+    background_weight_bhw: jax.Array
+    sprite_ids_blhw: jax.Array
+
+
+def _logit(p):
+    p = jnp.clip(p, 1e-3, 1 - 1e-3)
+    return jnp.log(p) - jnp.log1p(-p)
+
+
+@dataclasses.dataclass(frozen=True)
+class SpriteModel:
+    geom: render.Geometry
+    num_sprites: int
+    latent_dim: int
+    offset_bound: float
+    background: str = "solid"
+    texture_size: tuple[int, int] | None = None
+    bg_color: tuple[float, float, float] | None = None
+    transform_input_at_test: str = "soft"
+    conv_impl: str = "auto"
+
+    def __post_init__(self):
+        if self.background not in ("solid", "texture"):
+            raise UserError(f"model.background must be 'solid' or 'texture' (got {self.background!r})")
+        if self.transform_input_at_test not in ("soft", "hard"):
+            raise UserError(f"model.transform_input_at_test must be 'soft' or 'hard' "
+                            f"(got {self.transform_input_at_test!r})")
+        if self.latent_dim % 8:
+            raise UserError(f"model.latent_dim must be a multiple of 8 for GroupNorm(8) (got {self.latent_dim})")
+        k = self.geom.k
+        if k & (k - 1):
+            raise UserError(f"model.k must be a power of two (got {k})")
+        if self.background == "texture":
+            th, tw = self.texture_shape
+            if th < self.geom.canvas_h or tw < self.geom.canvas_w:
+                raise UserError(f"model.texture_size {th}x{tw} must be at least the canvas "
+                                f"{self.geom.canvas_h}x{self.geom.canvas_w}")
+
+    @classmethod
+    def from_config(cls, cfg) -> "SpriteModel":
+        mc = cfg.model
+        geom = render.Geometry.from_config(cfg)
+        texture = mc.get("texture_size", None)
+        color = mc.get("bg_color", None)
+        bound = mc.get("offset_bound", None)
+        return cls(
+            geom=geom,
+            num_sprites=int(mc.num_sprites),
+            latent_dim=int(mc.latent_dim),
+            offset_bound=float(geom.k / 4 if bound is None else bound),
+            background=str(mc.get("background", "solid")),
+            texture_size=None if texture is None else (int(texture[0]), int(texture[1])),
+            bg_color=None if color is None else tuple(float(c) for c in color),
+            transform_input_at_test=str(mc.get("transform_input_at_test", "soft")),
+            conv_impl=str(mc.get("conv_impl", "auto")),
+        )
+
+    # ---- modules ------------------------------------------------------------------------------------------------
+
+    @property
+    def texture_shape(self) -> tuple[int, int]:
+        return self.texture_size or (self.geom.canvas_h, self.geom.canvas_w)
+
+    @functools.cached_property
+    def dictionary(self) -> Dictionary:
+        return Dictionary(self.num_sprites, self.latent_dim, self.geom.k)
+
+    @functools.cached_property
+    def encoder(self) -> FrameEncoder:
+        return FrameEncoder(self.latent_dim, self.geom.layers, num_down_blocks(self.geom.cell, 1), self.conv_impl)
+
+    @functools.cached_property
+    def transform(self) -> TranslationPredictor:
+        return TranslationPredictor(self.latent_dim, num_down_blocks(self.geom.k, 1), self.offset_bound,
+                                    self.conv_impl)
+
+    @functools.cached_property
+    def shift_head(self) -> ShiftHead:
+        th, tw = self.texture_shape
+        return ShiftHead(self.latent_dim, tw - self.geom.canvas_w + 1, th - self.geom.canvas_h + 1)
+
+    # ---- parameters ---------------------------------------------------------------------------------------------
+
+    def init(self, key, frames_bhw3=None) -> dict:
+        """Fresh parameters. frames (any number, [0, 1]) only feed the k-means background colour (bg_color unset);
+        without frames and bg_color the colour is mid grey."""
+        kd, ke, kt, kb = jax.random.split(key, 4)
+        g, k = self.geom, self.geom.k
+        zeros = functools.partial(jnp.zeros, dtype=jnp.float32)
+        return {
+            "dictionary": jax.jit(self.dictionary.init)(kd)["params"],
+            "encoder": jax.jit(self.encoder.init)(ke, zeros((1, g.canvas_h, g.canvas_w, 3)))["params"],
+            "transform": jax.jit(self.transform.init)(
+                kt, zeros((1, k, k, 3)), jnp.ones((1, k, k, 1)), zeros((1, k, k, 4)))["params"],
+            "background": self._init_background(kb, frames_bhw3),
+        }
+
+    def _init_background(self, key, frames_bhw3) -> dict:
+        k_means, k_tex, k_head = jax.random.split(key, 3)
+        if self.bg_color is not None:
+            color_3 = jnp.asarray(self.bg_color, jnp.float32)
+        elif frames_bhw3 is not None:
+            color_3 = kmeans_color(frames_bhw3, 5, k_means)
+        else:
+            color_3 = jnp.full((3,), 0.5, jnp.float32)
+        if self.background == "solid":
+            return {"color": color_3}
+        g = self.geom
+        texture_logits = _logit(color_3) + 0.1 * jax.random.normal(k_tex, self.texture_shape + (3,))
+        head = jax.jit(self.shift_head.init)(k_head, jnp.zeros((1, g.grid_h, g.grid_w, self.latent_dim)))
+        return {"texture_logits": texture_logits, "shift_head": head["params"]}
+
+    def param_labels(self, params) -> dict:
+        """Optimizer labels, same tree as params: 'default'; 'background' (learned texture + shift head, its own
+        lr); 'frozen' (the solid colour, fixed as in the paper — give it optax.set_to_zero so weight decay leaves
+        it alone)."""
+        bg = "frozen" if self.background == "solid" else "background"
+        return {name: jax.tree.map(lambda _: bg if name == "background" else "default", sub)
+                for name, sub in params.items()}
+
+    def decode_sprites(self, params):
+        """The dictionary's RGBA sprites_mkk4 in [0, 1] (what an editor may change and pass to render_from)."""
+        return self.dictionary.apply({"params": params["dictionary"]})
+
+    # ---- forward ------------------------------------------------------------------------------------------------
+
+    def apply(self, params, frames_bhw3, keys_b, mode: str = "soft") -> ModelOutput:
+        """frames_bhw3 in [0, 1], keys_b one PRNG key per frame (z-order inside layers) -> ModelOutput.
+
+        mode 'soft' (training, eq. 2) or 'hard' (test time: argmax sprite, binarised switch, argmax texture shift).
+        """
+        if mode not in ("soft", "hard"):
+            raise UserError(f"mode must be 'soft' or 'hard' (got {mode!r})")
+        return self._forward(params, frames_bhw3, keys_b, mode == "hard")
+
+    def render_from(self, params, frames_bhw3, keys_b, sprite_ids_blhw=None, switches_blhw=None,
+                    offsets_blhw2=None, sprites_mkk4=None) -> ModelOutput:
+        """Hard-mode forward with edits: any of the sprite ids, switches (> 0.5 = on), offsets (pixels) or the
+        sprites themselves replace what the networks would give; the rest is inferred from the frames as usual.
+        Without an offsets override, offsets are predicted for the edited sprites."""
+        return self._forward(params, frames_bhw3, keys_b, True, sprite_ids_blhw, switches_blhw, offsets_blhw2,
+                             sprites_mkk4)
+
+    def _forward(self, params, frames_bhw3, keys_b, hard: bool, sprite_ids_blhw=None, switches_blhw=None,
+                 offsets_blhw2=None, sprites_mkk4=None) -> ModelOutput:
+        g = self.geom
+        b = frames_bhw3.shape[0]
+        if frames_bhw3.shape[1:] != (g.canvas_h, g.canvas_w, 3):
+            raise UserError(f"frames must be (batch, {g.canvas_h}, {g.canvas_w}, 3), got {frames_bhw3.shape}")
+        sprites_mkk4 = self.decode_sprites(params) if sprites_mkk4 is None else sprites_mkk4
+        proj_blhwd, switches, body_bhwd = self.encoder.apply({"params": params["encoder"]}, frames_bhw3)
+        scores_blhwm = render.score_sprites(proj_blhwd, params["dictionary"]["latents"])
+        ids_blhw = jnp.argmax(scores_blhwm, axis=-1) if sprite_ids_blhw is None else sprite_ids_blhw
+        sel_scores = scores_blhwm if sprite_ids_blhw is None else jax.nn.one_hot(ids_blhw, self.num_sprites)
+        switches = switches if switches_blhw is None else switches_blhw
+
+        soft_blhwkk4 = render.select_soft(sel_scores, switches, sprites_mkk4)
+        if hard:
+            selected = render.select_hard(sel_scores, switches, sprites_mkk4)
+            predictor_in = soft_blhwkk4 if self.transform_input_at_test == "soft" else selected
+        else:
+            selected = predictor_in = soft_blhwkk4
+        if offsets_blhw2 is None:
+            offsets_blhw2 = self.predict_offsets(params, frames_bhw3, predictor_in)
+
+        placed = render.translate(selected, offsets_blhw2)
+        background_bhw3 = self._background(params, body_bhwd, b, hard)
+        out = render.composite(placed, background_bhw3, render.random_ranks(keys_b, g), g)
+        return ModelOutput(
+            recon_bhw3=out.recon_bhw3, scores_blhwm=scores_blhwm, switches_blhw=switches,
+            offsets_blhw2=offsets_blhw2, sprites_mkk4=sprites_mkk4, placed_blhwkk4=placed,
+            layers_blhw4=out.layers_blhw4, visibility_blhwkk=out.visibility_blhwkk,
+            background_bhw3=background_bhw3, background_weight_bhw=out.background_weight_bhw,
+            sprite_ids_blhw=ids_blhw.astype(jnp.int32))
+
+    def predict_offsets(self, params, frames_bhw3, sprites_blhwkk4):
+        """Translation predictor on [frame crop ⊕ sprite] for every anchor -> offsets_blhw2 (pixels).
+
+        The crop's validity (inside the canvas) is the partial convs' mask."""
+        ones = jnp.ones(frames_bhw3.shape[:3] + (1,), frames_bhw3.dtype)
+        windows_bhwkk4 = render.extract_windows(jnp.concatenate([frames_bhw3, ones], axis=-1), self.geom)
+        windows = windows_bhwkk4[:, None]  # broadcast over layers
+        return self.transform.apply({"params": params["transform"]}, windows[..., :3], windows[..., 3:],
+                                    sprites_blhwkk4)
+
+    def _background(self, params, body_bhwd, batch: int, hard: bool):
+        bg = params["background"]
+        if self.background == "solid":
+            return render.solid_background(jax.lax.stop_gradient(bg["color"]), batch, self.geom)
+        logits_x, logits_y = self.shift_head.apply({"params": bg["shift_head"]}, body_bhwd)
+        return render.texture_background(jax.nn.sigmoid(bg["texture_logits"]), logits_x, logits_y, hard)

@@ -1,0 +1,178 @@
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import pytest
+
+from spritejax.background import kmeans_color
+from spritejax.errors import UserError
+from spritejax.losses import loss_fn
+from spritejax.model import ModelOutput, SpriteModel
+
+B = 2
+
+
+def small_config(**model_overrides):
+    """canvas 32×32, k=8 (8×8 anchor grid), m=6, d=16, ℓ=2."""
+    model = dict(k=8, layers=2, num_sprites=6, latent_dim=16, offset_bound=None, background="solid",
+                 texture_size=None, bg_color=None, transform_input_at_test="soft", conv_impl="auto")
+    model.update(model_overrides)
+    return ml_collections.ConfigDict({"canvas": (32, 32), "model": model})
+
+
+def frames_and_keys(seed=0):
+    frames = jax.random.uniform(jax.random.key(seed), (B, 32, 32, 3))
+    return frames, jax.random.split(jax.random.key(seed + 1), B)
+
+
+def count(tree):
+    return sum(int(np.prod(x.shape)) for x in jax.tree.leaves(tree))
+
+
+@pytest.fixture(scope="module")
+def small():
+    model = SpriteModel.from_config(small_config())
+    frames, _ = frames_and_keys()
+    return model, model.init(jax.random.key(0), frames)
+
+
+def test_default_config_parameter_count():
+    cfg = ml_collections.ConfigDict({"canvas": (128, 128), "model": dict(k=32, layers=2, num_sprites=150,
+                                                                          latent_dim=128)})
+    model = SpriteModel.from_config(cfg)
+    params = model.init(jax.random.key(0))
+    m, d, k = 150, 128, 32
+    assert count(params["dictionary"]) == m * d + (d * 8 * d + 8 * d) + 2 * 8 * d + (8 * d * 4 * k * k + 4 * k * k)
+    total = count(params) - count(params["background"])
+    assert abs(total - 7.2e6) / 7.2e6 < 0.03, total
+    assert model.offset_bound == 8.0  # k/4 = half a cell by default
+
+
+def test_output_shapes_soft_and_hard(small):
+    model, params = small
+    frames, keys = frames_and_keys()
+    for mode in ("soft", "hard"):
+        out = jax.jit(model.apply, static_argnames="mode")(params, frames, keys, mode=mode)
+        assert isinstance(out, ModelOutput)
+        assert out.recon_bhw3.shape == (B, 32, 32, 3)
+        assert out.scores_blhwm.shape == (B, 2, 8, 8, 6)
+        assert out.switches_blhw.shape == (B, 2, 8, 8)
+        assert out.offsets_blhw2.shape == (B, 2, 8, 8, 2)
+        assert out.sprites_mkk4.shape == (6, 8, 8, 4)
+        assert out.placed_blhwkk4.shape == (B, 2, 8, 8, 8, 8, 4)
+        assert out.layers_blhw4.shape == (B, 2, 32, 32, 4)
+        assert out.visibility_blhwkk.shape == (B, 2, 8, 8, 8, 8)
+        assert out.background_bhw3.shape == (B, 32, 32, 3)
+        assert out.sprite_ids_blhw.shape == (B, 2, 8, 8) and out.sprite_ids_blhw.dtype == jnp.int32
+        assert np.all(np.abs(np.asarray(out.offsets_blhw2)) <= 2.0)  # offset_bound = k/4
+        assert np.all(np.isfinite(np.asarray(out.recon_bhw3)))
+    np.testing.assert_array_equal(out.sprite_ids_blhw, np.argmax(out.scores_blhwm, -1))
+
+
+def test_rejects_bad_mode_and_frames(small):
+    model, params = small
+    frames, keys = frames_and_keys()
+    with pytest.raises(UserError, match="mode"):
+        model.apply(params, frames, keys, mode="argmax")
+    with pytest.raises(UserError, match="frames"):
+        model.apply(params, frames[:, :16], keys)
+    with pytest.raises(UserError, match="background"):
+        SpriteModel.from_config(small_config(background="video"))
+
+
+def _sharpen(params, switch_bias):
+    """Every anchor picks sprite 0 with score ≈ 0.998 (its projection equals latent 0, the other latents are its
+    negation) and every switch is saturated at sigmoid(switch_bias)."""
+    p = jax.tree.map(lambda x: x, params)
+    latent0 = p["dictionary"]["latents"][0]
+    p["dictionary"]["latents"] = jnp.concatenate([latent0[None], -jnp.tile(latent0, (5, 1))])
+    proj = dict(p["encoder"]["projection"])
+    proj["kernel"], proj["bias"] = jnp.zeros_like(proj["kernel"]), latent0
+    p["encoder"]["projection"] = proj
+    last = dict(p["encoder"]["switch"]["Dense_1"])
+    last["kernel"], last["bias"] = jnp.zeros_like(last["kernel"]), jnp.full_like(last["bias"], switch_bias)
+    p["encoder"]["switch"] = {**p["encoder"]["switch"], "Dense_1": last}
+    return p
+
+
+def test_soft_and_hard_agree_for_one_hot_scores_and_saturated_switches(small):
+    model, params = small
+    frames, keys = frames_and_keys()
+    sharp = _sharpen(params, 30.0)
+    soft = model.apply(sharp, frames, keys, "soft")
+    hard = model.apply(sharp, frames, keys, "hard")
+    assert np.all(np.asarray(hard.sprite_ids_blhw) == 0)
+    assert float(soft.scores_blhwm[..., 0].min()) > 0.99
+    np.testing.assert_allclose(soft.offsets_blhw2, hard.offsets_blhw2, atol=1e-5)  # same (soft) predictor input
+    np.testing.assert_allclose(soft.recon_bhw3, hard.recon_bhw3, atol=1e-2)
+    off = model.apply(_sharpen(params, -30.0), frames, keys, "hard")
+    np.testing.assert_allclose(off.recon_bhw3, off.background_bhw3, atol=1e-6)  # all anchors inactive
+
+
+def test_render_from_reproduces_hard_and_places_one_sprite(small):
+    model, params = small
+    frames, keys = frames_and_keys()
+    hard = model.apply(params, frames, keys, "hard")
+    again = model.render_from(params, frames, keys, hard.sprite_ids_blhw, hard.switches_blhw, hard.offsets_blhw2)
+    np.testing.assert_allclose(again.recon_bhw3, hard.recon_bhw3, atol=1e-6)
+
+    # One active anchor (layer 1, anchor (3, 4)), sprite 2, no offset: its window shows sprite-over-background.
+    sprites = model.decode_sprites(params)
+    ids = jnp.full((B, 2, 8, 8), 2, jnp.int32)
+    switches = jnp.zeros((B, 2, 8, 8)).at[:, 1, 3, 4].set(1.0)
+    out = model.render_from(params, frames, keys, ids, switches, jnp.zeros((B, 2, 8, 8, 2)))
+    color = params["background"]["color"]
+    alpha = sprites[2, ..., 3:]
+    expected = sprites[2, ..., :3] * alpha + color * (1 - alpha)
+    # window rows [i·cell − k/4, +k) = [10, 18), cols [14, 22)
+    np.testing.assert_allclose(out.recon_bhw3[:, 10:18, 14:22], np.broadcast_to(expected, (B, 8, 8, 3)), atol=1e-5)
+    rest = np.asarray(out.recon_bhw3).copy()
+    rest[:, 10:18, 14:22] = color
+    np.testing.assert_allclose(rest, np.broadcast_to(color, rest.shape), atol=1e-6)
+
+    # Edited sprites replace the generator's.
+    white = jnp.ones_like(sprites)
+    edited = model.render_from(params, frames, keys, ids, switches, jnp.zeros((B, 2, 8, 8, 2)), white)
+    np.testing.assert_allclose(edited.recon_bhw3[:, 10:18, 14:22], 1.0, atol=1e-6)
+
+
+@pytest.mark.parametrize("background", ["solid", "texture"])
+def test_gradients_finite_and_reach_every_trained_part(background):
+    model = SpriteModel.from_config(small_config(background=background, texture_size=(40, 36)))
+    frames, keys = frames_and_keys(3)
+    params = model.init(jax.random.key(1), frames)
+
+    def loss(p):
+        return loss_fn(model.apply(p, frames, keys, "soft"), frames, 0.002, 0.005)[0]
+
+    grads = jax.jit(jax.grad(loss))(params)
+    for path, g in jax.tree_util.tree_leaves_with_path(grads):
+        assert np.all(np.isfinite(np.asarray(g))), path
+    for part in ("dictionary", "encoder", "transform"):
+        assert sum(float(jnp.abs(g).sum()) for g in jax.tree.leaves(grads[part])) > 0, part
+    labels = model.param_labels(params)
+    assert jax.tree.structure(labels) == jax.tree.structure(params)
+    if background == "texture":
+        assert float(jnp.abs(grads["background"]["texture_logits"]).sum()) > 0
+        assert float(sum(jnp.abs(g).sum() for g in jax.tree.leaves(grads["background"]["shift_head"]))) > 0
+        assert set(jax.tree.leaves(labels["background"])) == {"background"}
+        assert model.apply(params, frames, keys, "hard").background_bhw3.shape == (B, 32, 32, 3)
+    else:
+        assert float(jnp.abs(grads["background"]["color"]).sum()) == 0  # fixed colour (paper §2.5)
+        assert labels["background"] == {"color": "frozen"}
+    assert set(jax.tree.leaves(labels["encoder"])) == {"default"}
+
+
+def test_kmeans_picks_largest_cluster():
+    rng = np.random.default_rng(0)
+    n = 20 * 16 * 16
+    colours = np.array([[0.1, 0.2, 0.9], [0.9, 0.9, 0.1], [0.0, 0.0, 0.0], [1.0, 0.5, 0.0], [0.5, 0.0, 0.5]])
+    which = rng.choice(5, n, p=[0.4, 0.15, 0.15, 0.15, 0.15])
+    pixels = colours[which] + rng.normal(0, 0.01, (n, 3))
+    frames = pixels.reshape(20, 16, 16, 3).astype(np.float32)
+    color = kmeans_color(frames, 5, jax.random.key(0))
+    np.testing.assert_allclose(color, colours[0], atol=0.02)
+    model = SpriteModel.from_config(small_config())
+    assert SpriteModel.from_config(small_config(bg_color=(1.0, 0.0, 0.0))).init(
+        jax.random.key(0))["background"]["color"].tolist() == [1.0, 0.0, 0.0]
+    assert model.init(jax.random.key(0))["background"]["color"].tolist() == [0.5, 0.5, 0.5]
