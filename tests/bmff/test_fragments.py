@@ -1,7 +1,6 @@
 """Fragment boxes: flag-dependent layouts, random round trips, mutations, real fragmented MP4 from ffmpeg."""
 
 import json
-import shutil
 import struct
 import subprocess
 
@@ -10,6 +9,8 @@ from hypothesis import given, settings, strategies as st
 
 import bmff
 from bmff import BmffError
+from item_media import make_ffmpeg_file
+
 from bmff.boxes.fragments import (MovieExtendsBox, MovieExtendsHeaderBox, MovieFragmentBox, MovieFragmentHeaderBox,
                                   MovieFragmentRandomAccessBox, MovieFragmentRandomAccessOffsetBox,
                                   SegmentIndexBox, SegmentIndexReference, TrackExtendsBox,
@@ -170,14 +171,6 @@ FFMPEG_MODES = {
     "global_sidx": ["-movflags", "frag_keyframe+empty_moov+global_sidx"],
     "dash": ["-f", "mp4", "-movflags", "dash"],
 }
-
-
-def make_ffmpeg_file(path, movflags):
-    if shutil.which("ffmpeg") is None:
-        pytest.skip("ffmpeg is not installed")
-    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=64x48:rate=10",
-                    "-t", "2", "-c:v", "libx264", "-g", "5", *movflags, str(path)], check=True)
-    return path
 
 
 @pytest.fixture(scope="module")

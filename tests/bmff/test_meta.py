@@ -4,7 +4,6 @@ import re
 import shutil
 import struct
 import subprocess
-import zlib
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
@@ -12,6 +11,8 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 import bmff
 from bmff import BmffError, UnknownBox
 from bmff.box import Source
+from item_media import make_heif
+
 from bmff.boxes.meta import (ItemDataBox, ItemInfoBox, ItemInfoEntry, ItemLocation, ItemLocationBox,
                              ItemLocationExtent, ItemPropertiesBox, ItemPropertyAssociation,
                              ItemPropertyAssociationBox, ItemPropertyAssociationEntry, ItemPropertyContainerBox,
@@ -247,31 +248,10 @@ def test_truncated_or_mutated_meta_raises_only_bmff_error(meta, data):
 # --------------------------------------------------------------------------------------------- real HEIF
 
 
-def write_png(path, width=64, height=48):
-    rows = b"".join(b"\0" + bytes((x * 4 + y * 3 + c * 60) % 256 for x in range(width) for c in range(3))
-                    for y in range(height))
-
-    def chunk(kind, body):
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(rows))
-                     + chunk(b"IEND", b""))
-
-
 @pytest.fixture(scope="module")
 def heif_files(tmp_path_factory):
-    if shutil.which("heif-enc") is None:
-        pytest.skip("heif-enc (libheif-examples) is not installed")
     tmp = tmp_path_factory.mktemp("heif")
-    write_png(tmp / "a.png")
-    out = {}
-    for name, args in {"single": [], "thumbs": ["-t", "16"]}.items():
-        dest = tmp / f"{name}.heic"
-        pngs = [str(tmp / "a.png")] * (2 if name == "thumbs" else 1)
-        subprocess.run(["heif-enc", *args, "-q", "40", "-o", str(dest), *pngs], check=True, capture_output=True)
-        out[name] = dest
-    return out
+    return {"single": make_heif(tmp / "single.heic"), "thumbs": make_heif(tmp / "thumbs.heic", 2, ["-t", "16"])}
 
 
 @pytest.mark.parametrize("name", ["single", "thumbs"])

@@ -1,0 +1,259 @@
+"""Editing a parsed file: add or remove boxes, and write it back with every absolute file offset fixed.
+
+Chunk offsets (stco/co64), iloc extents stored at file offsets (construction_method 0), tfhd base_data_offset
+and tfra moof_offset all point at absolute byte positions. When a box before the media data grows or shrinks
+(a bigger 'moov', a new 'meta'), each of them must move by the shift of the top-level box it points into.
+
+Offsets anywhere in the tree are read in the coordinates of the top-level boxes' headers: the file as parsed
+(or as last fixed). `fix_offsets` moves every one to the new layout, widening fields that no longer fit
+(stco → co64, iloc offset sizes, tfra version 1), then re-bases the top-level headers so a second call is a
+no-op.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tempfile
+from dataclasses import dataclass
+from typing import Iterator
+
+from .box import Box, BmffError, Payload, UnknownBox, lookup
+from .boxes.fragments import (MovieFragmentRandomAccessBox, MovieFragmentRandomAccessOffsetBox,
+                              TrackFragmentHeaderBox, TrackFragmentRandomAccessBox)
+from .boxes.meta import ItemLocationBox
+from .io import File
+
+_U32 = 1 << 32
+
+
+# --------------------------------------------------------------------------------------------- add / remove
+
+
+def children_of(parent: Box | File) -> list[Box]:
+    """The live list of child boxes of a container box or of a File (its top-level boxes)."""
+    if isinstance(parent, File):
+        return parent.boxes
+    kids = getattr(parent, "children", None)
+    if not isinstance(kids, list):
+        raise BmffError(f"box '{parent.type}' cannot hold child boxes")
+    return kids
+
+
+def add_box(parent: Box | File, box: Box, index: int | None = None) -> Box:
+    """Insert `box` into parent's children (at the end by default); returns it for chaining."""
+    kids = children_of(parent)
+    kids.insert(len(kids) if index is None else index, box)
+    return box
+
+
+def remove_box(parent: Box | File, box: Box) -> None:
+    """Remove this very box (by identity, not equality: two equal 'free' boxes are different boxes)."""
+    kids = children_of(parent)
+    for i, kid in enumerate(kids):
+        if kid is box:
+            del kids[i]
+            return
+    raise BmffError(f"box '{box.type}' is not a child of '{getattr(parent, 'type', 'file')}'")
+
+
+# --------------------------------------------------------------------------------------------- layout
+
+
+def box_size(box: Box) -> int:
+    """Serialized size of a box; lazy payloads are measured, never read."""
+    data = getattr(box, "data", None)
+    if isinstance(data, Payload) and not box.trailing:
+        return len(box.to_header()) + data.size
+    return len(box.to_bytes())
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where each top-level box that has a header was ([start, end) as its header says) and its shift now."""
+
+    moves: tuple[tuple[int, int, int], ...]
+
+    @classmethod
+    def of(cls, file: File) -> "Layout":
+        pos, moves = 0, []
+        for b in file.boxes:
+            if b.header is not None:
+                moves.append((b.header.offset, b.header.end, pos - b.header.offset))
+            pos += box_size(b)
+        return cls(tuple(moves))
+
+    def map(self, offset: int, what: str) -> int:
+        """The new position of an old absolute offset; the end of a box counts as inside it (empty extents)."""
+        for start, end, delta in self.moves:
+            if start <= offset < end:
+                return offset + delta
+        for start, end, delta in self.moves:
+            if offset == end:
+                return offset + delta
+        raise BmffError(f"{what} points at byte {offset}, which is in no box still in the file")
+
+
+# --------------------------------------------------------------------------------------------- pointers
+
+
+def _walk(boxes: list[Box], parent_type: str | None = None) -> Iterator[tuple[Box, list[Box], str | None]]:
+    """Every box with the live list that holds it (so a box can be replaced in place) and its parent's type."""
+    for b in boxes:
+        yield b, boxes, parent_type
+        kids = getattr(b, "children", None)
+        if isinstance(kids, list):
+            yield from _walk(kids, b.type)
+
+
+def _width(value: int, size: int) -> int:
+    """A field size (bytes) able to hold value: the current one if it fits, else 4 or 8."""
+    if value < 1 << (8 * size):
+        return size
+    return 4 if value < _U32 else 8
+
+
+class _ChunkOffsets:
+    def __init__(self, box: Box, siblings: list[Box], parent_type: str | None):
+        self.box, self.siblings, self.parent_type = box, siblings, parent_type
+        self.original = list(box.chunk_offset)
+
+    def apply(self, layout: Layout) -> None:
+        new = [layout.map(o, f"'{self.box.type}' chunk offset") for o in self.original]
+        if self.box.type == "stco" and new and max(new) >= _U32:
+            self._widen()
+        self.box.chunk_offset = new
+
+    def _widen(self) -> None:
+        """stco holds u32 offsets: past 4 GiB the table becomes a co64 in the same place."""
+        cls = lookup("co64", self.parent_type)
+        if cls is UnknownBox:
+            raise BmffError("no 'co64' box class is registered to widen 'stco'")
+        co64 = cls(chunk_offset=[], version=self.box.version, flags=self.box.flags)
+        index = next(i for i, b in enumerate(self.siblings) if b is self.box)
+        self.siblings[index] = self.box = co64
+
+
+class _ItemLocations:
+    def __init__(self, box: ItemLocationBox):
+        self.box = box
+        self.original = {id(item): (item.base_offset, [e.extent_offset for e in item.extents])
+                         for item in box.items if item.construction_method == 0 and item.data_reference_index == 0}
+
+    def apply(self, layout: Layout) -> None:
+        iloc = self.box
+        for item in iloc.items:
+            if id(item) not in self.original:
+                continue
+            base, offsets = self.original[id(item)]
+            what = f"iloc item {item.item_ID}"
+            new_abs = [layout.map(base + o, what) for o in offsets]
+            deltas = {n - (base + o) for n, o in zip(new_abs, offsets)}
+            if iloc.base_offset_size and len(deltas) == 1:
+                item.base_offset = base + deltas.pop()  # one shift: move the base, keep relative extents
+                for e, o in zip(item.extents, offsets):
+                    e.extent_offset = o
+            else:
+                item.base_offset = 0
+                for e, n in zip(item.extents, new_abs):
+                    e.extent_offset = n
+            iloc.base_offset_size = _width(item.base_offset, iloc.base_offset_size)
+            for e in item.extents:
+                iloc.offset_size = _width(e.extent_offset, iloc.offset_size)
+
+
+class _BaseDataOffset:
+    def __init__(self, box: TrackFragmentHeaderBox):
+        self.box, self.original = box, box.base_data_offset
+
+    def apply(self, layout: Layout) -> None:
+        self.box.base_data_offset = layout.map(self.original, "tfhd base_data_offset")
+
+
+class _MoofOffsets:
+    def __init__(self, box: TrackFragmentRandomAccessBox):
+        self.box, self.original = box, [e.moof_offset for e in box.entries]
+
+    def apply(self, layout: Layout) -> None:
+        for e, o in zip(self.box.entries, self.original):
+            e.moof_offset = layout.map(o, "tfra moof_offset")
+            if e.moof_offset >= _U32:
+                self.box.version = 1
+
+
+class _MfraSize:
+    """mfro repeats the size of its mfra, which widened tfra tables change."""
+
+    def __init__(self, mfra: MovieFragmentRandomAccessBox, mfro: MovieFragmentRandomAccessOffsetBox):
+        self.mfra, self.mfro = mfra, mfro
+
+    def apply(self, layout: Layout) -> None:
+        self.mfro.size = len(self.mfra.to_bytes())
+
+
+def _pointers(file: File) -> list:
+    """Every absolute offset in the tree, with its value as it is now (the old coordinates)."""
+    out = []
+    for box, siblings, parent_type in _walk(file.boxes):
+        if box.type in ("stco", "co64") and hasattr(box, "chunk_offset"):
+            out.append(_ChunkOffsets(box, siblings, parent_type))
+        elif isinstance(box, ItemLocationBox):
+            out.append(_ItemLocations(box))
+        elif isinstance(box, TrackFragmentHeaderBox) and box.base_data_offset is not None:
+            out.append(_BaseDataOffset(box))
+        elif isinstance(box, TrackFragmentRandomAccessBox):
+            out.append(_MoofOffsets(box))
+    for box, _, _ in _walk(file.boxes):  # after the tfra tables, whose widening changes mfra's size
+        if isinstance(box, MovieFragmentRandomAccessBox):
+            out += [_MfraSize(box, c) for c in box.children if isinstance(c, MovieFragmentRandomAccessOffsetBox)]
+    return out
+
+
+# --------------------------------------------------------------------------------------------- fixing
+
+
+MAX_ROUNDS = 8  # widening a field grows its box, which can move later boxes again; this settles in 2-3 rounds
+
+
+def fix_offsets(file: File) -> File:
+    """Move every absolute offset in `file` to the layout it will be written in (in place; returns file)."""
+    pointers = _pointers(file)
+    layout = Layout.of(file)
+    for _ in range(MAX_ROUNDS):
+        for p in pointers:
+            p.apply(layout)
+        settled = Layout.of(file)
+        if settled == layout:
+            break
+        layout = settled
+    else:
+        raise BmffError(f"offsets did not settle after {MAX_ROUNDS} rounds")
+    _rebase(file)
+    return file
+
+
+def _rebase(file: File) -> None:
+    """Make the top-level headers describe the new layout, so offsets are now read in new coordinates."""
+    pos = 0
+    for b in file.boxes:
+        size = box_size(b)
+        if b.header is not None:
+            b.header = dataclasses.replace(b.header, offset=pos, size=size,
+                                           header_size=len(b.to_header(size - b.header.header_size)))
+        pos += size
+
+
+def write_with_fixed_offsets(file: File, path: str | os.PathLike) -> None:
+    """Fix every offset, then write atomically (a temporary file renamed over `path`, which may be the file
+    being read: its payloads stay readable from the old inode until the rename)."""
+    fix_offsets(file)
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".bmff-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fp:
+            for chunk in file.chunks():
+                fp.write(chunk)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise

@@ -1,0 +1,49 @@
+"""Shared by the item/fragment/edit tests: small real files made by heif-enc and ffmpeg, skipped cleanly where
+the tool is absent. A PNG is written with the standard library so no imaging package is needed."""
+
+import shutil
+import struct
+import subprocess
+import zlib
+
+import pytest
+
+
+def write_png(path, width=64, height=48):
+    """An RGB gradient PNG (filter 0 rows, one IDAT)."""
+    rows = b"".join(b"\0" + bytes((x * 4 + y * 3 + c * 60) % 256 for x in range(width) for c in range(3))
+                    for y in range(height))
+
+    def chunk(kind, body):
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(rows))
+                     + chunk(b"IEND", b""))
+    return path
+
+
+def make_heif(path, images=1, extra_args=()):
+    """A HEIF file of `images` copies of the gradient (heif-enc writes grids of hvc1 tiles)."""
+    if shutil.which("heif-enc") is None:
+        pytest.skip("heif-enc (libheif-examples) is not installed")
+    png = write_png(path.with_suffix(".png"))
+    subprocess.run(["heif-enc", *extra_args, "-q", "40", "-o", str(path), *[str(png)] * images], check=True,
+                   capture_output=True)
+    return path
+
+
+def make_ffmpeg_file(path, movflags):
+    """Two seconds of 64x48 H.264 at 10 fps with a keyframe every 5 frames, muxed with the given flags."""
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("ffmpeg is not installed")
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=64x48:rate=10",
+                    "-t", "2", "-c:v", "libx264", "-g", "5", *movflags, str(path)], check=True)
+    return path
+
+
+def framemd5(path):
+    """ffmpeg's per-frame MD5 lines of the decoded video (comments dropped)."""
+    out = subprocess.run(["ffmpeg", "-loglevel", "error", "-i", str(path), "-f", "framemd5", "-"],
+                         capture_output=True, text=True, check=True).stdout
+    return [line for line in out.splitlines() if not line.startswith("#")]
