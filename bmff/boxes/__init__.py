@@ -5,3 +5,5 @@ from . import meta  # noqa: F401
 from . import movie  # noqa: F401
 from . import fragments  # noqa: F401
 from . import sample_table  # noqa: F401
+from . import sample_groups  # noqa: F401
+from . import amd1_groups  # noqa: F401  (registers its sgpd entry types)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..box import BmffError, Reader, Source, Writer
+from .sample_groups import register_entry
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,7 @@ def _entry_reader(data: bytes) -> Reader:
     return Reader(Source(bytes(data)), 0, len(data), "sgpd entry")
 
 
+@register_entry
 @dataclass
 class SampleToMetadataItemEntry:
     """'stmi': the metadata items (of the MetaBox with the given handler) that apply to the samples."""
@@ -69,6 +71,7 @@ class SampleToMetadataItemEntry:
         return bytes(w.buf)
 
 
+@register_entry
 @dataclass
 class NnpfcSeiSampleGroupEntry(SampleToMetadataItemEntry):
     """'nfcs': stmi fields, then nnpfc_sei_data_byte[] = exactly one complete NNPFC sei_message().
@@ -86,6 +89,7 @@ class NnpfcSeiSampleGroupEntry(SampleToMetadataItemEntry):
         return super().to_bytes() + bytes(self.nnpfc_sei_data_byte)
 
 
+@register_entry
 @dataclass
 class NnpfaSampleGroupEntry:
     """'nfas': samples on which a post-filter is active. The amendment text available to this project gives
