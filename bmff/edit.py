@@ -135,21 +135,19 @@ class _ChunkOffsets:
 
 
 class _ItemLocations:
+    """Items at file offsets in this file (construction_method 0, data_reference_index 0)."""
+
     def __init__(self, box: ItemLocationBox):
         self.box = box
-        self.original = {id(item): (item.base_offset, [e.extent_offset for e in item.extents])
-                         for item in box.items if item.construction_method == 0 and item.data_reference_index == 0}
+        self.original = [(item, item.base_offset, [e.extent_offset for e in item.extents]) for item in box.items
+                         if item.construction_method == 0 and item.data_reference_index == 0 and item.extents]
 
     def apply(self, layout: Layout) -> None:
         iloc = self.box
-        for item in iloc.items:
-            if id(item) not in self.original:
-                continue
-            base, offsets = self.original[id(item)]
-            what = f"iloc item {item.item_ID}"
-            new_abs = [layout.map(base + o, what) for o in offsets]
+        for item, base, offsets in self.original:
+            new_abs = [layout.map(base + o, f"iloc item {item.item_ID}") for o in offsets]
             deltas = {n - (base + o) for n, o in zip(new_abs, offsets)}
-            if iloc.base_offset_size and len(deltas) == 1:
+            if iloc.base_offset_size and len(deltas) == 1 and base + min(deltas) >= 0:
                 item.base_offset = base + deltas.pop()  # one shift: move the base, keep relative extents
                 for e, o in zip(item.extents, offsets):
                     e.extent_offset = o

@@ -401,54 +401,75 @@ class ItemDataBox(MediaDataBox):
 # --------------------------------------------------------------------------------------------- item data
 
 
+MAX_ITEM_NESTING = 64  # construction_method 2 chains deeper than this are refused, not recursed into
+
+
 def item_data(meta: MetaBox, item_ID: int, source: Source | None = None, max_size: int = 1 << 31) -> bytes:
     """The bytes of one item, resolved through iloc (file offsets need the file's `source`).
 
-    Construction method 2 follows 'iloc' references to other items; a cycle of such references, or a result
-    larger than max_size, raises BmffError instead of hanging or exhausting memory.
+    Construction method 2 follows 'iloc' references to other items. Each item is resolved once (so shared
+    references cannot blow up exponentially); a cycle, a chain deeper than MAX_ITEM_NESTING, or an item larger
+    than max_size raises BmffError instead of hanging or exhausting memory.
     """
     iloc = next((b for b in meta.children if isinstance(b, ItemLocationBox)), None)
     if iloc is None:
         raise BmffError("meta has no 'iloc' box")
     idat = next((b for b in meta.children if isinstance(b, ItemDataBox)), None)
     iref = next((b for b in meta.children if isinstance(b, ItemReferenceBox)), None)
-    return _resolve(iloc, idat, iref, source, item_ID, (), max_size)
+    return _ItemResolver(iloc, idat, iref, source, max_size).resolve(item_ID, ())
 
 
-def _resolve(iloc: ItemLocationBox, idat: ItemDataBox | None, iref: ItemReferenceBox | None,
-             source: Source | None, item_ID: int, visiting: tuple[int, ...], max_size: int) -> bytes:
-    if item_ID in visiting:
-        raise BmffError(f"item {item_ID} is built from itself (iloc reference cycle {visiting + (item_ID,)})")
-    loc = iloc.item(item_ID)
-    if loc is None:
-        raise BmffError(f"item {item_ID} has no location in 'iloc'")
-    if loc.data_reference_index != 0:
-        raise BmffError(f"item {item_ID} lives in another file (data_reference_index {loc.data_reference_index})")
-    out = bytearray()
-    for e in loc.extents:
+class _ItemResolver:
+    def __init__(self, iloc: ItemLocationBox, idat: ItemDataBox | None, iref: ItemReferenceBox | None,
+                 source: Source | None, max_size: int):
+        self.locations = {item.item_ID: item for item in reversed(iloc.items)}  # the first entry wins
+        self.idat, self.iref, self.source, self.max_size = idat, iref, source, max_size
+        self.done: dict[int, bytes] = {}
+        self._idat_bytes: bytes | None = None
+
+    def resolve(self, item_ID: int, visiting: tuple[int, ...]) -> bytes:
+        if item_ID in self.done:
+            return self.done[item_ID]
+        if item_ID in visiting:
+            raise BmffError(f"item {item_ID} is built from itself (iloc reference cycle {visiting + (item_ID,)})")
+        if len(visiting) >= MAX_ITEM_NESTING:
+            raise BmffError(f"item {item_ID} is built through more than {MAX_ITEM_NESTING} nested items")
+        loc = self.locations.get(item_ID)
+        if loc is None:
+            raise BmffError(f"item {item_ID} has no location in 'iloc'")
+        if loc.data_reference_index != 0:
+            raise BmffError(f"item {item_ID} lives in another file (data_reference_index {loc.data_reference_index})")
+        out = bytearray()
+        for e in loc.extents:
+            whole, what = self._extent_source(loc, e, visiting)
+            start = loc.base_offset + e.extent_offset
+            total = self.source.size if whole is None else len(whole)
+            length = e.extent_length or total - start  # 0: to the end of the source
+            if length < 0 or start + length > total:
+                raise BmffError(f"item {item_ID} extent [{start}, {start + length}) runs past its {what}")
+            if len(out) + length > self.max_size:
+                raise BmffError(f"item {item_ID} is larger than {self.max_size} bytes")
+            out += self.source.read_at(start, length) if whole is None else whole[start:start + length]
+        self.done[item_ID] = bytes(out)
+        return self.done[item_ID]
+
+    def _extent_source(self, loc: ItemLocation, e: ItemLocationExtent,
+                       visiting: tuple[int, ...]) -> tuple[bytes | None, str]:
+        """The bytes an extent is cut from (None: the file itself) and their name for messages."""
         if loc.construction_method == 0:
-            if source is None:
-                raise BmffError(f"item {item_ID} is stored at a file offset: pass the file's source")
-            whole, what = None, "file"
-        elif loc.construction_method == 1:
-            if idat is None:
-                raise BmffError(f"item {item_ID} is stored in 'idat' but meta has none")
-            whole, what = payload_bytes(idat.data), "idat"
-        elif loc.construction_method == 2:
-            targets = iref.references("iloc", item_ID) if iref else []
+            if self.source is None:
+                raise BmffError(f"item {loc.item_ID} is stored at a file offset: pass the file's source")
+            return None, "file"
+        if loc.construction_method == 1:
+            if self.idat is None:
+                raise BmffError(f"item {loc.item_ID} is stored in 'idat' but meta has none")
+            if self._idat_bytes is None:
+                self._idat_bytes = payload_bytes(self.idat.data)
+            return self._idat_bytes, "idat"
+        if loc.construction_method == 2:
+            targets = self.iref.references("iloc", loc.item_ID) if self.iref else []
             k = max(e.extent_index, 1)  # extent_index is 1-based; absent (index_size 0) means the first
             if k > len(targets):
-                raise BmffError(f"item {item_ID} extent_index {k} has no 'iloc' reference")
-            whole = _resolve(iloc, idat, iref, source, targets[k - 1], visiting + (item_ID,), max_size)
-            what = f"item {targets[k - 1]}"
-        else:
-            raise BmffError(f"item {item_ID} has unknown construction_method {loc.construction_method}")
-        start = loc.base_offset + e.extent_offset
-        total = source.size if whole is None else len(whole)
-        length = e.extent_length or total - start  # 0: to the end of the source
-        if start + length > total or length < 0:
-            raise BmffError(f"item {item_ID} extent [{start}, {start + length}) runs past its {what}")
-        if len(out) + length > max_size:
-            raise BmffError(f"item {item_ID} is larger than {max_size} bytes")
-        out += source.read_at(start, length) if whole is None else whole[start:start + length]
-    return bytes(out)
+                raise BmffError(f"item {loc.item_ID} extent_index {k} has no 'iloc' reference")
+            return self.resolve(targets[k - 1], visiting + (loc.item_ID,)), f"item {targets[k - 1]}"
+        raise BmffError(f"item {loc.item_ID} has unknown construction_method {loc.construction_method}")

@@ -5,11 +5,12 @@ import struct
 import subprocess
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 import bmff
 from bmff import BmffError, UnknownBox
 from bmff.box import lookup
-from bmff.boxes.file import FreeSpaceBox
+from bmff.boxes.file import FileTypeBox, FreeSpaceBox, MediaDataBox
 from bmff.boxes.meta import ItemLocation, ItemLocationBox, ItemLocationExtent, MetaBox, item_data
 from bmff.edit import Layout, add_box, fix_offsets, remove_box, write_with_fixed_offsets
 
@@ -49,7 +50,7 @@ def test_iloc_base_offset_moves_and_extents_keep_their_relative_offsets():
                            version=1)
     meta = MetaBox([iloc])
     iloc.items[0].base_offset = len(meta.to_bytes()) + 8
-    f = bmff.parse(bmff.File([meta, bmff.boxes.file.MediaDataBox(data=body)]).to_bytes())
+    f = bmff.parse(bmff.File([meta, MediaDataBox(data=body)]).to_bytes())
     before = item_data(f.find("meta"), 1, f.source)
     add_box(f.find("meta"), FreeSpaceBox(data=bytes(100)), 0)
     fix_offsets(f)
@@ -148,3 +149,63 @@ def test_offsets_past_4gib_widen_stco_and_iloc(tmp_path):
     iloc = f.find("meta/iloc")
     assert iloc.offset_size == 8 and iloc.items[0].extents[0].extent_offset == near_end + shift
     assert all(delta == 0 for _, _, delta in Layout.of(f).moves)  # headers re-based: nothing left to move
+
+
+def test_quicktime_meta_form_in_a_real_mov(tmp_path):
+    """ffmpeg writes ISO-form 'meta' even in MOV; rewrite it in QuickTime form (moov shrinks by 4 bytes) and
+    check ffmpeg still reads the title and every frame, and that the form is detected on the way back in."""
+    src = make_ffmpeg_file(tmp_path / "q.mov", ["-metadata", "title=hello", "-movflags", "use_metadata_tags+faststart"])
+    f = bmff.parse(src)
+    meta = f.find("moov/udta/meta")
+    assert not meta.quicktime and [c.type for c in meta.children] == ["hdlr", "keys", "ilst"]
+    meta.quicktime = True
+    out = tmp_path / "qt.mov"
+    write_with_fixed_offsets(f, out)
+    assert bmff.parse(out).find("moov/udta/meta").quicktime
+    assert out.stat().st_size == src.stat().st_size - 4
+    title = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format_tags=title", "-of", "csv=p=0",
+                            str(out)], capture_output=True, text=True, check=True).stdout.strip()
+    assert title == "hello"
+    if hasattr(f.find("moov/trak/mdia/minf/stbl/stco"), "chunk_offset"):
+        assert framemd5(out) == framemd5(src)
+
+
+@st.composite
+def item_files(draw):
+    """ftyp, meta (iloc at file offsets into mdat, random field widths and base offsets), mdat."""
+    payload = draw(st.binary(min_size=1, max_size=64))
+    base_size = draw(st.sampled_from([0, 4, 8]))
+    spans = draw(st.lists(st.tuples(st.integers(0, len(payload) - 1), st.integers(1, 8)), min_size=1, max_size=4))
+    items = []
+    for k, (start, length) in enumerate(spans):
+        length = min(length, len(payload) - start)
+        base = draw(st.integers(0, start)) if base_size else 0
+        items.append(ItemLocation(k + 1, base_offset=base, extents=[ItemLocationExtent(start - base, length)]))
+    iloc = ItemLocationBox(draw(st.sampled_from([4, 8])), 4, base_size, 0, items, version=draw(st.integers(0, 1)))
+    meta = MetaBox([FreeSpaceBox(data=bytes(draw(st.integers(0, 300)))), iloc])
+    head = len(FileTypeBox().to_bytes()) + len(meta.to_bytes()) + 8
+    for item in items:
+        if base_size:
+            item.base_offset += head
+        else:
+            item.extents[0].extent_offset += head
+    return bmff.File([FileTypeBox(), meta, MediaDataBox(data=payload)])
+
+
+@settings(max_examples=60, deadline=None)
+@given(item_files(), st.data())
+def test_items_read_the_same_after_any_growth_or_shrink(file, data):
+    f = bmff.parse(file.to_bytes())
+    meta = f.find("meta")
+    before = {i.item_ID: item_data(meta, i.item_ID, f.source) for i in meta.find("iloc").items}
+    if data.draw(st.booleans()):
+        remove_box(meta, meta.children[0])  # shrink: the padding the file came with
+    for _ in range(data.draw(st.integers(0, 3))):
+        free = FreeSpaceBox(data=bytes(data.draw(st.integers(0, 300))))
+        if data.draw(st.booleans()):
+            add_box(meta, free, data.draw(st.integers(0, len(meta.children))))
+        else:
+            add_box(f, free, 1)
+    fix_offsets(f)
+    g = bmff.parse(f.to_bytes())
+    assert {i: item_data(g.find("meta"), i, g.source) for i in before} == before

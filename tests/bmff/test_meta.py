@@ -147,6 +147,22 @@ def test_item_data_reference_cycle_raises_instead_of_hanging():
         item_data(meta, 1)
 
 
+def _chain(levels, leaf_bytes, extents_per_level):
+    """Item k is built from item k+1 (extents_per_level times over); the last item is `leaf_bytes` in idat."""
+    items = [ItemLocation(k, 2, 0, 0, [ItemLocationExtent(0, 0, 1)] * extents_per_level) for k in range(levels)]
+    items.append(ItemLocation(levels, 1, 0, 0, [ItemLocationExtent(0, len(leaf_bytes))]))
+    return _meta_with(items, leaf_bytes, refs=[(k, (k + 1,)) for k in range(levels)])
+
+
+def test_item_data_shared_references_resolve_once_and_depth_is_bounded():
+    assert item_data(_chain(60, b"", 2), 0) == b""  # 2**60 paths, one resolution per item
+    assert item_data(_chain(3, b"ab", 2), 0) == b"ab" * 8
+    with pytest.raises(BmffError, match="larger than 4096"):
+        item_data(_chain(40, b"ab", 2), 0, max_size=4096)
+    with pytest.raises(BmffError, match="nested items"):
+        item_data(_chain(200, b"ab", 1), 0)
+
+
 # --------------------------------------------------------------------------------------------- properties
 
 ids16 = st.integers(0, 0xFFFF)
