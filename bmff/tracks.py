@@ -1,17 +1,17 @@
-"""Tracks of a parsed movie and their samples, resolved through the sample tables (ISO/IEC 14496-12 §8.6-8.7).
+"""Tracks of a parsed movie and their samples: the sample tables (through the stbl read view of
+bmff.boxes.sample_table) and the movie fragments (ISO/IEC 14496-12 §8.6-8.8), plus reading a sample's bytes.
 
-Only the tables are read: per-chunk work is bounded by the chunk offsets present in the file and per-sample
-work by the sizes present in the file, so a table that claims billions of samples costs nothing until a
-caller iterates them (and `samples` stops where the tables stop agreeing).
+Track runs are resolved per run, never per sample, so a run that claims billions of samples costs nothing
+until a caller iterates them.
 """
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
 from typing import Iterator
 
 from .box import Box, BmffError, UnknownBox
+from .boxes.sample_table import SampleTable
 from .io import File
 
 
@@ -27,22 +27,13 @@ class Track:
 
 
 @dataclass(frozen=True)
-class Chunk:
-    number: int  # 1-based, as stsc counts chunks
-    offset: int  # absolute file offset (stco/co64)
-    first_sample: int  # 0-based index of its first sample
-    sample_count: int
-    sample_description_index: int
-
-
-@dataclass(frozen=True)
 class Sample:
     number: int  # 1-based, as stss/sbgp count samples
     offset: int
     size: int
     sync: bool
     sample_description_index: int
-    decode_time: int | None  # in the media timescale, from stts (None past the end of stts)
+    decode_time: int | None  # in the media timescale (None: a fragment without 'tfdt' and no earlier time)
 
 
 def _parsed(box: Box | None) -> Box | None:
@@ -60,121 +51,28 @@ def tracks(f: File) -> list[Track]:
     return out
 
 
-def stbl(trak: Box) -> Box | None:
-    return trak.find("mdia/minf/stbl")
-
-
-def table(trak: Box, *types: str) -> Box | None:
-    """The first parsed box of the given types in the track's 'stbl'."""
-    st = stbl(trak)
-    if st is None:
-        return None
-    return next((_parsed(c) for c in st.boxes if c.type in types and _parsed(c) is not None), None)
+def sample_table(trak: Box) -> SampleTable:
+    stbl = _parsed(trak.find("mdia/minf/stbl"))
+    if stbl is None:
+        raise BmffError("the track has no readable 'mdia/minf/stbl'")
+    return SampleTable(stbl)
 
 
 def sample_entries(trak: Box) -> list[Box]:
     """The sample entries of 'stsd' (1-based sample_description_index i is element i-1)."""
-    stsd = table(trak, "stsd")
+    stsd = _parsed(trak.find("mdia/minf/stbl/stsd"))
     return list(stsd.boxes) if stsd is not None else []
 
 
-@dataclass(frozen=True)
-class SampleSizes:
-    """stsz/stz2 as a sequence: a constant size is never expanded (its sample_count may be huge)."""
-
-    count: int
-    constant: int  # 0: sizes are in `entries`
-    entries: list[int]
-
-    def __len__(self) -> int:
-        return self.count
-
-    def __getitem__(self, i: int) -> int:
-        return self.constant if self.constant else self.entries[i]
-
-    def total(self, start: int, stop: int) -> int:
-        """Bytes of samples [start, stop) (0-based)."""
-        return (stop - start) * self.constant if self.constant else sum(self.entries[start:stop])
+def sample_count(trak: Box) -> int:
+    return sample_table(trak).sample_count
 
 
-def sample_sizes(trak: Box) -> SampleSizes | None:
-    sz = table(trak, "stsz", "stz2")
-    if sz is None:
-        return None
-    if sz.type == "stsz" and sz.sample_size:
-        return SampleSizes(sz.sample_count, sz.sample_size, [])
-    return SampleSizes(len(sz.entry_size), 0, list(sz.entry_size))
-
-
-def sample_count(trak: Box) -> int | None:
-    sizes = sample_sizes(trak)
-    return None if sizes is None else sizes.count
-
-
-def chunk_offsets(trak: Box) -> list[int] | None:
-    co = table(trak, "stco", "co64")
-    return list(co.chunk_offset) if co is not None else None
-
-
-def chunks(trak: Box) -> Iterator[Chunk]:
-    """Every chunk with its samples, from stsc over stco/co64; stops at the last chunk offset.
-
-    Raises BmffError when stsc is missing or its first_chunk values do not start at 1 and increase.
-    """
-    stsc = table(trak, "stsc")
-    offsets = chunk_offsets(trak)
-    if stsc is None or offsets is None:
-        raise BmffError("the track has no readable 'stsc' or 'stco'/'co64'")
-    first = list(stsc.first_chunk)
-    if first and first[0] != 1 or any(b <= a for a, b in zip(first, first[1:])):
-        raise BmffError(f"'stsc' first_chunk values {first[:8]} do not start at 1 and increase")
-    sample = 0
-    for i, start in enumerate(first):
-        stop = first[i + 1] if i + 1 < len(first) else len(offsets) + 1
-        for number in range(start, min(stop, len(offsets) + 1)):
-            n = stsc.samples_per_chunk[i]
-            yield Chunk(number, offsets[number - 1], sample, n, stsc.sample_description_index[i])
-            sample += n
-
-
-def _decode_times(trak: Box) -> Iterator[int]:
-    stts = table(trak, "stts")
-    t = 0
-    for count, delta in zip(stts.sample_count, stts.sample_delta) if stts is not None else ():
-        for _ in range(count):
-            yield t
-            t += delta
-
-
-def sync_samples(trak: Box) -> set[int] | None:
-    """1-based numbers of the sync samples; None when there is no 'stss' (then every sample is one)."""
-    stss = table(trak, "stss")
-    return set(stss.sample_number) if stss is not None else None
-
-
-def samples(trak: Box) -> Iterator[Sample]:
-    """Every sample in decode order: where it is, how big, whether it is a sync sample, its sample entry.
-
-    Stops after the last size in stsz/stz2; raises BmffError when the chunks run out before the sizes do.
-    """
-    sizes = sample_sizes(trak)
-    if sizes is None:
-        raise BmffError("the track has no readable 'stsz'/'stz2'")
-    sync = sync_samples(trak)
-    times = itertools.chain(_decode_times(trak), itertools.repeat(None))
-    index = 0
-    for chunk in chunks(trak):
-        offset = chunk.offset
-        for _ in range(chunk.sample_count):
-            if index == len(sizes):
-                return
-            size = sizes[index]
-            index += 1
-            yield Sample(index, offset, size, sync is None or index in sync, chunk.sample_description_index,
-                         next(times))
-            offset += size
-    if index < len(sizes):
-        raise BmffError(f"the chunks hold {index} samples but 'stsz' sizes {len(sizes)}")
+def samples(trak: Box) -> list[Sample]:
+    """Every sample of the track's sample tables in decode order; BmffError when the tables disagree."""
+    st = sample_table(trak)
+    return [Sample(i + 1, offset, size, sync, sdi, time) for i, ((offset, size), sync, sdi, time) in
+            enumerate(zip(st.samples(), st.sync_flags(), st.sample_description_indices(), st.decode_times()))]
 
 
 def read_sample(f: File, sample: Sample) -> bytes:
@@ -185,6 +83,24 @@ def read_sample(f: File, sample: Sample) -> bytes:
         raise BmffError(f"sample {sample.number} [{sample.offset}, {sample.offset + sample.size}) runs past the "
                         f"end of the file ({f.source.size} bytes)", sample.offset)
     return f.source.read_at(sample.offset, sample.size)
+
+
+@dataclass(frozen=True)
+class SampleSizes:
+    """A run's sample sizes as a sequence: a default (constant) size is never expanded, its count may be huge."""
+
+    count: int
+    constant: int  # used when `entries` is None
+    entries: list[int] | None
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, i: int) -> int:
+        return self.constant if self.entries is None else self.entries[i]
+
+    def total(self) -> int:
+        return self.count * self.constant if self.entries is None else sum(self.entries)
 
 
 # --------------------------------------------------------------------------------------------- fragments
@@ -208,7 +124,7 @@ class Run:
 
     @property
     def data_size(self) -> int:
-        return self.sizes.total(0, self.sizes.count)
+        return self.sizes.total()
 
 
 def _trex(f: File, track_ID: int) -> Box | None:
@@ -247,8 +163,7 @@ def runs(f: File, track_ID: int | None = None) -> Iterator[Run]:
             for j, trun in enumerate(truns):
                 if trun.data_offset is not None:
                     position = base + trun.data_offset
-                sizes = SampleSizes(trun.sample_count, 0, trun.sample_size) if trun.sample_size is not None \
-                    else SampleSizes(trun.sample_count, _default(tfhd, trex, "sample_size"), [])
+                sizes = SampleSizes(trun.sample_count, _default(tfhd, trex, "sample_size"), trun.sample_size)
                 run = Run(moof_offset, tfhd.track_ID, traf, trun, j == 0, position, sizes, sdi)
                 position += run.data_size
                 if track_ID is None or tfhd.track_ID == track_ID:
@@ -259,7 +174,7 @@ def runs(f: File, track_ID: int | None = None) -> Iterator[Run]:
 def fragment_samples(f: File, track_ID: int) -> Iterator[Sample]:
     """The samples of one track stored in movie fragments, numbered after the moov's own samples."""
     trak = next((t.trak for t in tracks(f) if t.track_ID == track_ID), None)
-    number = (sample_count(trak) or 0) if trak is not None else 0
+    number = sample_count(trak) if trak is not None and _parsed(trak.find("mdia/minf/stbl")) else 0
     trex = _trex(f, track_ID)
     decode_time = None
     for run in runs(f, track_ID):

@@ -15,6 +15,7 @@ from typing import BinaryIO, Callable, Iterable, Iterator
 
 from .box import (MAX_DEPTH, Box, BmffError, ContainerBox, Context, Header, Payload, Reader, Source, UnknownBox,
                   lookup, parse_box, payload_bytes, read_header)
+from . import tracks
 from .dump import unparsed_version
 from .io import File
 
@@ -362,3 +363,122 @@ def _ipma(f: File) -> Iterator[Finding]:
                 if bad:
                     yield Finding("ipma-properties", f"{where} refers to property index(es) {bad}; 'ipco' holds "
                                   f"{n_props} properties (1-based)", path)
+
+
+# --------------------------------------------------------------------------------------------- tracks
+
+
+def _track_paths(f: File) -> Iterator[tuple[str, tracks.Track]]:
+    for i, t in enumerate(tracks.tracks(f)):
+        yield f"moov[0]/trak[{i}]", t
+
+
+@check("track-ids")
+def _track_ids(f: File) -> Iterator[Finding]:
+    ids = [t.track_ID for t in tracks.tracks(f) if t.track_ID is not None]
+    for tid in sorted({i for i in ids if ids.count(i) > 1}):
+        yield Finding("track-ids", f"track_ID {tid} is used by {ids.count(tid)} tracks; track_IDs are unique")
+    if 0 in ids:
+        yield Finding("track-ids", "a track has track_ID 0; track_IDs start at 1")
+    mvhd = f.find("moov/mvhd")
+    if ids and parsed(mvhd, "next_track_ID") and mvhd.next_track_ID <= max(ids):
+        yield Finding("track-ids", f"mvhd next_track_ID {mvhd.next_track_ID} is not larger than the largest "
+                      f"track_ID in use ({max(ids)})", "moov[0]/mvhd[0]")
+    for path, box, _ in walk_paths(f):
+        if box.type in ("tfhd", "trex") and parsed(box, "track_ID") and box.track_ID not in ids:
+            yield Finding("track-ids", f"'{box.type}' names track_ID {box.track_ID}, which no 'trak' has", path)
+
+
+@check("sample-tables")
+def _sample_tables(f: File) -> Iterator[Finding]:
+    """The tables agree with each other: counts in stts/ctts/stsz, stsc over stco, stss numbers, stsd indices."""
+    for path, t in _track_paths(f):
+        stbl = t.trak.find("mdia/minf/stbl")
+        if not parsed(stbl, "children") or any(not parsed(c) for c in stbl.boxes if c.type in _TABLES):
+            continue  # missing or unreadable tables are reported by required-children / unknown-version
+        path += "/mdia[0]/minf[0]/stbl[0]"
+        st = tracks.sample_table(t.trak)
+        try:
+            chunks = st.chunks()
+            st.decode_times()
+            st.composition_offsets()
+            st.sync_flags()
+        except BmffError as e:
+            yield Finding("sample-tables", f"{t.name}: {e.message}", path)
+            continue
+        stss = stbl.find("stss")
+        if stss is not None and any(b <= a for a, b in zip(stss.sample_number, stss.sample_number[1:])):
+            yield Finding("sample-tables", f"{t.name}: 'stss' sample numbers are not strictly increasing", path)
+        n_entries = len(tracks.sample_entries(t.trak))
+        bad = sorted({c.sample_description_index for c in chunks if not 1 <= c.sample_description_index <= n_entries})
+        if bad:
+            yield Finding("sample-tables", f"{t.name}: sample_description_index {bad} but 'stsd' has {n_entries} "
+                          "entries", path)
+
+
+_TABLES = ("stsd", "stts", "ctts", "stsc", "stsz", "stz2", "stco", "co64", "stss")
+
+
+def mdat_ranges(f: File) -> list[tuple[int, int]]:
+    """[start, end) of every top-level 'mdat' payload."""
+    return [(b.header.body_offset, b.header.end) for b in f.boxes if b.type == "mdat" and b.header is not None]
+
+
+def _placement(start: int, size: int, file_size: int, mdats: list[tuple[int, int]]) -> str | None:
+    """What is wrong with media bytes [start, start+size), or None."""
+    if start + size > file_size:
+        return f"[{start}, {start + size}) runs past the end of the file ({file_size} bytes)"
+    if size and not any(a <= start and start + size <= b for a, b in mdats):
+        return f"[{start}, {start + size}) is not inside one 'mdat'"
+    return None
+
+
+def _self_contained(trak: Box, sdi: int) -> bool:
+    """Whether a sample entry's data reference is this file (url/urn with flags & 1, or no usable dref)."""
+    entries = tracks.sample_entries(trak)
+    dref = trak.find("mdia/minf/dinf/dref")
+    if not 1 <= sdi <= len(entries) or not parsed(dref, "children"):
+        return True
+    index = getattr(entries[sdi - 1], "data_reference_index", 1)
+    if not 1 <= index <= len(dref.boxes):
+        return True
+    return bool(getattr(dref.boxes[index - 1], "flags", 1) & 1)
+
+
+@check("media-in-mdat")
+def _media_in_mdat(f: File) -> Iterator[Finding]:
+    """Every chunk and every track run lies inside the file and inside an 'mdat'."""
+    file_size = f.source.size if f.source is not None else len(f.to_bytes())
+    mdats = mdat_ranges(f)
+    for path, t in _track_paths(f):
+        try:
+            st = tracks.sample_table(t.trak)
+            chunks, sizes = st.chunks(), st.sample_sizes()
+        except BmffError:
+            continue  # reported by sample-tables
+        for c in chunks:
+            if not _self_contained(t.trak, c.sample_description_index):
+                continue
+            size = sum(sizes[c.first_sample : c.first_sample + c.sample_count])
+            problem = _placement(c.offset, size, file_size, mdats)
+            if problem:
+                yield Finding("media-in-mdat", f"{t.name}: chunk at {problem}", path)
+                break  # one per track: a shifted table would otherwise report every chunk
+    reported: set[int] = set()
+    for run in tracks.runs(f):
+        problem = _placement(run.data_start, run.data_size, file_size, mdats)
+        if problem and run.track_ID not in reported:
+            reported.add(run.track_ID)
+            yield Finding("media-in-mdat", f"track {run.track_ID}: fragment run at {problem}",
+                          f"moof@{run.moof_offset}")
+
+
+@check("fragment-sequence")
+def _fragment_sequence(f: File) -> Iterator[Finding]:
+    numbers = [m.find("mfhd").sequence_number for m in f.boxes
+               if m.type == "moof" and parsed(m.find("mfhd"), "sequence_number")]
+    if any(b <= a for a, b in zip(numbers, numbers[1:])):
+        yield Finding("fragment-sequence", f"'mfhd' sequence numbers {numbers[:8]} do not increase in file order",
+                      severity="warning")
+    if numbers and not f.find_all("moov/mvex"):
+        yield Finding("fragment-sequence", "movie fragments without 'mvex' in 'moov'")
