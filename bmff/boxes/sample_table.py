@@ -442,9 +442,6 @@ class SampleSizeBox(FullBox):
             w.u32(len(self.entry_size))
             w.array("I", self.entry_size)
 
-    def sizes(self) -> list[int]:
-        return [self.sample_size] * self.sample_count if self.sample_size else list(self.entry_size)
-
 
 @register()
 @dataclass
@@ -488,9 +485,6 @@ class CompactSampleSizeBox(FullBox):
             write_columns(w, "B" if self.field_size == 8 else "H", [self.entry_size], self.TYPE)
         else:
             raise BmffError(f"stz2 field_size {self.field_size} is not 4, 8 or 16")
-
-    def sizes(self) -> list[int]:
-        return list(self.entry_size)
 
 
 @register()
@@ -604,17 +598,23 @@ class SampleTable:
             raise BmffError(f"'stbl' has no {' or '.join(repr(t) for t in types)}")
         return box
 
+    def _sizes(self) -> tuple[Box, int]:
+        """'stsz' or 'stz2', and its constant sample size (0 when every sample has an entry_size)."""
+        sizes = self._required("stsz", "stz2")
+        return sizes, sizes.sample_size if isinstance(sizes, SampleSizeBox) else 0
+
     @property
     def sample_count(self) -> int:
-        sizes = self._required("stsz", "stz2")
-        count = sizes.sample_count if isinstance(sizes, SampleSizeBox) and sizes.sample_size else len(sizes.entry_size)
+        """Samples listed by 'stsz'/'stz2', at most max_samples."""
+        sizes, constant = self._sizes()
+        count = sizes.sample_count if constant else len(sizes.entry_size)
         if count > self.max_samples:
             raise BmffError(f"sample table announces {count} samples, more than the limit {self.max_samples}")
         return count
 
     def sample_sizes(self) -> list[int]:
-        self.sample_count  # enforces max_samples before allocating
-        return self._required("stsz", "stz2").sizes()
+        count, (sizes, constant) = self.sample_count, self._sizes()
+        return [constant] * count if constant else list(sizes.entry_size)
 
     def chunk_offsets(self) -> list[int]:
         return list(self._required("stco", "co64").chunk_offset)

@@ -49,6 +49,15 @@ def ffprobe_packets(path, stream: int) -> list[dict]:
             for p in json.loads(out)["packets"]]
 
 
+def ffprobe_streams(path) -> list[dict]:
+    """ffprobe's stream fields (codec_tag_string, width, channels, time_base, nb_frames, ...) per stream."""
+    if shutil.which("ffprobe") is None:
+        pytest.skip("ffprobe is not installed")
+    out = subprocess.run(["ffprobe", "-v", "error", "-show_streams", "-of", "json", str(path)],
+                         check=True, capture_output=True, text=True).stdout
+    return json.loads(out)["streams"]
+
+
 def reparse(box):
     """A box written and read back alone; its bytes must survive the trip unchanged."""
     raw = box.to_bytes()

@@ -65,6 +65,14 @@ def test_dref_entries_and_self_contained_url():
     assert reparse(dref) == dref
 
 
+def test_strings_without_nul_stay_trailing():
+    for box, text in ((DataEntryUrlBox(None, flags=0), b"http://no-nul"), (DataEntryUrnBox(None), b"urn")):
+        raw = box.to_bytes() + text
+        raw = struct.pack(">I", len(raw)) + raw[4:]
+        (back,) = bmff.parse(raw).boxes
+        assert back.trailing == text and back.to_bytes() == raw
+
+
 def test_dref_count_beyond_bytes_is_an_error():
     raw = DataReferenceBox([DataEntryUrlBox()]).to_bytes()
     bad = raw[:12] + struct.pack(">I", 1000) + raw[16:]
@@ -194,3 +202,5 @@ def test_mov_counted_handler_names_survive(media):
 def test_truncated_and_mutated_movie_boxes_raise_only_bmff_error(media, name):
     for raw in leaf_bytes(media[name], MOVIE_LEAVES):
         assert_robust(raw, mutations=40)
+    (moov,) = leaf_bytes(media[name], {"moov"})
+    assert_robust(moov, mutations=1500, seed=1)

@@ -16,7 +16,7 @@ from bmff.boxes.sample_table import (AVCConfigurationBox, AudioSampleEntry, BitR
                                      SampleTable, SampleTableBox, SampleToChunkBox, SyncSampleBox, TimeToSampleBox,
                                      VisualSampleEntry, VvcConfigurationBox)
 from bmff.boxes.sei import SeiInformationBox
-from media_testing import ffprobe_packets, leaf_bytes, assert_robust, media, reparse  # noqa: F401
+from media_testing import RECIPES, assert_robust, ffprobe_packets, ffprobe_streams, leaf_bytes, media, reparse  # noqa: F401
 
 TABLE_LEAVES = {"stsd", "stts", "ctts", "stsc", "stsz", "stco", "stss", "sdtp", "avc1", "hvc1", "hev1", "mp4a",
                 "avcC", "hvcC", "pasp", "btrt", "colr", "esds"}
@@ -178,6 +178,20 @@ def test_sample_table_view_matches_ffprobe(media, name, formats):
         assert len(table.decode_times()) == len(table.composition_offsets()) == table.sample_count
     entry = traks[0].find("mdia/minf/stbl/stsd").children[0]
     assert (entry.width, entry.height) == (64, 48) and entry.children[0].length_size == 4
+
+
+@pytest.mark.parametrize("name", sorted(RECIPES))
+def test_entry_and_media_fields_match_ffprobe(media, name):
+    traks = bmff.parse(media[name]).find_all("moov/trak")
+    for trak, stream in zip(traks, ffprobe_streams(media[name]), strict=True):
+        entry = trak.find("mdia/minf/stbl/stsd").children[0]
+        assert entry.format == stream["codec_tag_string"]
+        assert stream["time_base"] == f"1/{trak.find('mdia/mdhd').timescale}"
+        assert int(stream["nb_frames"]) == SampleTable(trak.find("mdia/minf/stbl")).sample_count
+        if stream["codec_type"] == "video":
+            assert (entry.width, entry.height) == (stream["width"], stream["height"])
+        else:  # (channelcount: ffmpeg's MP4 writer puts 2 there and the true count in 'esds')
+            assert entry.samplerate >> 16 == int(stream["sample_rate"])
 
 
 def test_stz2_view_equals_stsz(media):
