@@ -4,7 +4,8 @@ A fixed sheet of procedurally drawn pixel-art sprites (5 classes, some animated)
 horizontally scrolling textured background. Alpha is binary, so every pixel is either background or exactly
 one sprite's colour: the instance and class maps are the visible (post-occlusion) owners of each pixel.
 
-Everything is vectorised over frames: one fancy-indexed read-modify-write per object, back to front.
+Vectorised over frames: per object (back to front) and pose, one scatter of the sprite's opaque pixels into
+flat pixel arrays that end in a trash slot for off-canvas pixels, so there is no per-frame clipping.
 """
 
 from __future__ import annotations
@@ -156,18 +157,21 @@ def texture(height: int, width: int, seed: int) -> np.ndarray:
     return out.astype(np.float32)
 
 
-def _backgrounds(num_frames: int, canvas_hw, opts: dict, seed: int):
-    """background_nhw3 plus the meta entries that describe it."""
-    h, w = canvas_hw
+def _fill_background(out_nhw3: np.ndarray, opts: dict, seed: int) -> dict:
+    """Write the background of every frame into out_nhw3; return the meta entries that describe it."""
+    num_frames, h, w, _ = out_nhw3.shape
     if opts["background"] == "solid":
         color = np.asarray(opts["bg_color"], np.float32)
-        return np.broadcast_to(color, (num_frames, h, w, 3)), {"bg_color": color}
+        out_nhw3[:] = color
+        return {"bg_color": color}
     period = int(opts["texture_width"] or 2 * w)
     period += period % 2  # even, so the checker dither is periodic
     tex_hT3 = texture(h, period, seed)
+    wrapped = np.concatenate([tex_hT3] * (1 + -(-w // period)), axis=1)  # any w-wide window is a slice
     shift_n = np.floor(np.arange(num_frames) * float(opts["scroll_speed"])).astype(np.int64) % period
-    cols_nw = (shift_n[:, None] + np.arange(w)[None, :]) % period
-    return tex_hT3[:, cols_nw].transpose(1, 0, 2, 3), {"texture_hw3": tex_hT3, "scroll_n": shift_n}
+    for t, shift in enumerate(shift_n):  # one contiguous copy per frame
+        out_nhw3[t] = wrapped[:, shift:shift + w]
+    return {"texture_hw3": tex_hT3, "scroll_n": shift_n}
 
 
 # ---------------------------------------------------------------- scene
@@ -221,7 +225,6 @@ def generate(num_frames: int, canvas_hw, seed: int = 0, **opts) -> Dataset:
         raise UserError(f"synthetic sprite_size {size} exceeds the {h}x{w} canvas")
     sheet = sprite_sheet(size, int(opts["sprite_seed"]))
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0x6A3E]))
-    background_nhw3, bg_meta = _backgrounds(num_frames, (h, w), opts, seed)
 
     objects = [name for name in CLASSES for _ in range(opts["counts"][name])]
     depth = np.array([DEPTH_BASE[name] for name in objects]) + rng.uniform(0, 0.5, len(objects))
@@ -231,12 +234,10 @@ def generate(num_frames: int, canvas_hw, seed: int = 0, **opts) -> Dataset:
     # vectorised scatter never needs per-frame clipping and the result is a view, not a cropped copy.
     num_pixels = num_frames * h * w
     rgb_p3 = np.empty((num_pixels + 1, 3), np.float32)
-    rgb_p3[:num_pixels] = background_nhw3.reshape(num_pixels, 3)
+    bg_meta = _fill_background(rgb_p3[:num_pixels].reshape(num_frames, h, w, 3), opts, seed)
     instance_p = np.zeros(num_pixels + 1, np.int32)
-    class_p = np.zeros(num_pixels + 1, np.int32)
     top_left_no2 = np.zeros((num_frames, len(objects), 2), np.int64)
     pose_no = np.zeros((num_frames, len(objects)), np.int64)
-    frame_n11 = np.arange(num_frames)[:, None, None]
 
     for obj in range(len(objects)):  # per-object random draws in a fixed order: deterministic in seed
         name = objects[obj]
@@ -260,24 +261,25 @@ def generate(num_frames: int, canvas_hw, seed: int = 0, **opts) -> Dataset:
         pose_no[:, obj] = (np.arange(num_frames) // int(opts["anim_period"]) + phase) % NUM_POSES[name]
 
     draw_order = np.argsort(depth, kind="stable")
-    for obj in draw_order:  # back to front
+    for obj in draw_order:  # back to front; each object's opaque pixels are scattered, pose by pose
         poses_phw4 = sheet[objects[obj]]
-        _, sh, sw, _ = poses_phw4.shape
-        rows_nh1 = top_left_no2[:, obj, 0][:, None, None] + np.arange(sh)[None, :, None]
-        cols_n1w = top_left_no2[:, obj, 1][:, None, None] + np.arange(sw)[None, None, :]
-        inside_nhw = (rows_nh1 >= 0) & (rows_nh1 < h) & (cols_n1w >= 0) & (cols_n1w < w)
-        flat_nhw = np.where(inside_nhw, (frame_n11 * h + rows_nh1) * w + cols_n1w, num_pixels)
-        sprite_nhw4 = poses_phw4[pose_no[:, obj]]
-        opaque_nhw = sprite_nhw4[..., 3] > 0.5
-        rgb_p3[flat_nhw] = np.where(opaque_nhw[..., None], sprite_nhw4[..., :3], rgb_p3[flat_nhw])
-        instance_p[flat_nhw] = np.where(opaque_nhw, obj + 1, instance_p[flat_nhw])
-        class_p[flat_nhw] = np.where(opaque_nhw, CLASSES.index(objects[obj]) + 1, class_p[flat_nhw])
+        for pose in range(len(poses_phw4)):
+            frames_f = np.flatnonzero(pose_no[:, obj] == pose)
+            rows_q, cols_q = np.nonzero(poses_phw4[pose, ..., 3] > 0.5)
+            y_fq = top_left_no2[frames_f, obj, :1] + rows_q
+            x_fq = top_left_no2[frames_f, obj, 1:] + cols_q
+            inside_fq = (y_fq >= 0) & (y_fq < h) & (x_fq >= 0) & (x_fq < w)
+            flat_fq = np.where(inside_fq, (frames_f[:, None] * h + y_fq) * w + x_fq, num_pixels)
+            rgb_p3[flat_fq] = poses_phw4[pose, rows_q, cols_q, :3]
+            instance_p[flat_fq] = obj + 1
+    object_class = np.array([CLASSES.index(n) + 1 for n in objects], np.int32)
+    class_p = np.concatenate([[0], object_class]).astype(np.int32)[instance_p[:num_pixels]]
 
     meta = {"sprites": sheet, "sprite_size": size,
-            "object_class": np.array([CLASSES.index(n) + 1 for n in objects], np.int32),
+            "object_class": object_class,
             "top_left_no2": top_left_no2, "pose_no": pose_no, "draw_order": draw_order,
             "background": opts["background"], "options": opts, **bg_meta}
     return Dataset(frames_nhw3=rgb_p3[:num_pixels].reshape(num_frames, h, w, 3),
                    instance_ids_nhw=instance_p[:num_pixels].reshape(num_frames, h, w),
-                   class_ids_nhw=class_p[:num_pixels].reshape(num_frames, h, w),
+                   class_ids_nhw=class_p.reshape(num_frames, h, w),
                    class_names=["background", *CLASSES], meta=meta)
