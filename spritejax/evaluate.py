@@ -66,33 +66,42 @@ def eval_indices(dataset) -> tuple[np.ndarray, str]:
 
 
 def hard_outputs(model, params, dataset, indices, batch_size: int = 16, seed: int = 0,
-                 transform_input: str | None = None) -> dict[str, np.ndarray]:
-    """Hard-mode recon, background, sprite ids, switches and per-pixel sprite id maps (-1 = background).
+                 transform_input: str | None = None, keep_layers: int = 0) -> dict[str, np.ndarray]:
+    """Hard-mode recon, background, sprite ids, switches and per-pixel sprite id maps (-1 = background);
+    with keep_layers > 0 also the per-layer canvases `layers_blhw4` of the first keep_layers frames (for
+    pictures — all of them would be large).
 
     transform_input overrides cfg.model.transform_input_at_test ('soft' | 'hard')."""
     from . import metrics
 
     if transform_input is not None:
         model = dataclasses.replace(model, transform_input_at_test=transform_input)
+    kept = [0]
 
-    def id_maps(batch):
+    def shrink(batch):
         vis = batch.pop("visibility_blhwkk")
-        return {**batch, "sprite_id_maps_bhw": metrics.sprite_id_maps_from_output(vis, batch["sprite_ids_blhw"],
-                                                                                  model.geom)}
+        batch["sprite_id_maps_bhw"] = metrics.sprite_id_maps_from_output(vis, batch["sprite_ids_blhw"], model.geom)
+        if keep_layers:
+            batch["layers_blhw4"] = batch["layers_blhw4"][: max(keep_layers - kept[0], 0)]
+            kept[0] += len(batch["layers_blhw4"])
+        return batch
 
     fields = ("recon_bhw3", "background_bhw3", "sprite_ids_blhw", "switches_blhw", "visibility_blhwkk")
-    return predict(model, params, dataset.frames_nhw3, indices, "hard", fields, batch_size, seed, post=id_maps)
+    fields += ("layers_blhw4",) * bool(keep_layers)
+    return predict(model, params, dataset.frames_nhw3, indices, "hard", fields, batch_size, seed, post=shrink)
 
 
-def evaluate_model(model, params, dataset, batch_size: int = 16, seed: int = 0) -> dict:
-    """Every figure of the module docstring as a JSON-able dict."""
+def evaluate_model(model, params, dataset, batch_size: int = 16, seed: int = 0, hard_main=None) -> dict:
+    """Every figure of the module docstring as a JSON-able dict. hard_main: hard_outputs of the model as
+    configured, when the caller already has them (the demo also draws them)."""
     from . import metrics
     from .viz import used_sprites
 
     indices, split = eval_indices(dataset)
     frames_nhw3 = dataset.frames_nhw3[indices]
     soft = predict(model, params, dataset.frames_nhw3, indices, "soft", ("recon_bhw3",), batch_size, seed)
-    hard = {t: hard_outputs(model, params, dataset, indices, batch_size, seed, transform_input=t)
+    hard = {t: hard_main if hard_main is not None and t == model.transform_input_at_test
+            else hard_outputs(model, params, dataset, indices, batch_size, seed, transform_input=t)
             for t in ("soft", "hard")}
     main = hard[model.transform_input_at_test]
     truth = dataset.class_ids_nhw[indices] if dataset.has_ground_truth else None

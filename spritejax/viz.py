@@ -8,6 +8,7 @@ alpha, as the dictionary produces them); only `render_workdir` touches the model
 from __future__ import annotations
 
 import colorsys
+import functools
 import html
 import json
 import os
@@ -260,3 +261,107 @@ def write_json(path: str, obj) -> str:
         json.dump(clean(obj), f, indent=2)
         f.write("\n")
     return path
+
+
+# ------------------------------------------------------------------------------------ a trained model
+
+
+def latent_codes(params) -> np.ndarray:
+    """The dictionary's codes as the generator and the scores see them (layer-normalised), (m, d)."""
+    latents_md = np.asarray(params["dictionary"]["latents"], np.float64)
+    centred = latents_md - latents_md.mean(-1, keepdims=True)
+    return centred / np.sqrt(np.mean(centred**2, -1, keepdims=True) + 1e-5)
+
+
+def _display_scale(h: int, w: int, target: int = 192) -> int:
+    return max(1, target // max(h, w))
+
+
+def render_outputs(model, params, dataset, out_dir: str, num_show: int = 6, batch_size: int = 16, seed: int = 0,
+                   hard=None, max_animation_frames: int = 64) -> list[tuple[str, str]]:
+    """Every picture of a trained model on its evaluation frames into out_dir -> [(caption, file name)].
+
+    hard: evaluate.hard_outputs(..., keep_layers=num_show) when the caller already ran the model.
+    """
+    from . import metrics
+    from .evaluate import eval_indices, hard_outputs
+
+    os.makedirs(out_dir, exist_ok=True)
+    indices, split = eval_indices(dataset)
+    if hard is None:
+        hard = hard_outputs(model, params, dataset, indices, batch_size, seed, keep_layers=num_show)
+    frames_nhw3 = dataset.frames_nhw3[indices]
+    n_show = min(num_show, len(indices), len(hard["layers_blhw4"]))
+    h, w = frames_nhw3.shape[1:3]
+    up = functools.partial(upscale_nearest, factor=_display_scale(h, w))
+    figures = []
+
+    def save(name, img, caption):
+        save_png(os.path.join(out_dir, name), img)
+        figures.append((caption, name))
+
+    used_m = used_sprites(hard["sprite_ids_blhw"], hard["switches_blhw"], model.num_sprites)
+    order = sprite_order(latent_codes(params), used_m)
+    sprites_mkk4 = np.asarray(model.decode_sprites(params))
+    save("sprite_sheet.png", sprite_sheet(sprites_mkk4, order, scale=max(2, 64 // model.geom.k)),
+         f"Sprite sheet: the {len(order)} of {model.num_sprites} dictionary sprites used on the {split} frames, "
+         "in 1-D t-SNE order of their latent codes (checkerboard = transparent)")
+
+    rows = [[up(frames_nhw3[i]), up(hard["recon_bhw3"][i])] for i in range(n_show)]
+    save("reconstructions.png", tile([x for r in rows for x in r], cols=2),
+         "Input (left) and hard-mode reconstruction (right)")
+
+    layers = [up(over_checkerboard(hard["layers_blhw4"][i, l], cell=4, premultiplied=True))
+              for i in range(n_show) for l in range(model.geom.layers)]
+    save("layers.png", tile(layers, cols=model.geom.layers),
+         "Each sprite layer alone, back (left) to front (right), on a checkerboard")
+
+    ids_nhw = hard["sprite_id_maps_bhw"]
+    seg = [[up(label_overlay(frames_nhw3[i], ids_nhw[i], model.num_sprites))] for i in range(n_show)]
+    caption = "Segmentation: each pixel coloured by the dictionary sprite that shows there"
+    if dataset.has_ground_truth:
+        truth_nhw = dataset.class_ids_nhw[indices]
+        num_classes = len(dataset.class_names) or int(truth_nhw.max()) + 1
+        assignment = metrics.match_sprites(ids_nhw, truth_nhw, model.num_sprites, num_classes)
+        predicted_nhw = metrics.labels_from_sprites(ids_nhw, assignment)
+        for i in range(n_show):
+            seg[i] += [up(label_overlay(frames_nhw3[i], predicted_nhw[i], num_classes, background=0)),
+                       up(label_overlay(frames_nhw3[i], truth_nhw[i], num_classes, background=0))]
+        caption += "; its class through the sprite→class matching (middle); the ground-truth classes (right)"
+    save("segmentation.png", tile([x for r in seg for x in r], cols=len(seg[0]) if seg else 1), caption)
+
+    count = min(len(indices), max_animation_frames)
+    pairs = np.stack([tile([up(frames_nhw3[i]), up(hard["recon_bhw3"][i])], cols=2) for i in range(count)])
+    write_animation(os.path.join(out_dir, "input_vs_reconstruction.gif"), pairs, fps=4)
+    figures.append((f"Animation of the {split} frames: input (left), reconstruction (right)",
+                    "input_vs_reconstruction.gif"))
+    return figures
+
+
+def render_workdir(workdir: str, out_dir: str, num_show: int = 6, batch_size: int = 16) -> list[tuple[str, str]]:
+    """The pictures of a training workdir's latest checkpoint, plus an index.html showing them."""
+    from .data import load_dataset
+    from .train import load_workdir
+
+    cfg, model, params = load_workdir(workdir)
+    dataset = load_dataset(cfg.data, cfg.canvas)
+    figures = render_outputs(model, params, dataset, out_dir, num_show, batch_size, seed=int(cfg.train.seed))
+    write_index_html(os.path.join(out_dir, "index.html"), f"spritejax: {os.path.abspath(workdir)}", figures)
+    return figures
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--workdir", required=True, help="a training workdir (spritejax train --workdir)")
+    parser.add_argument("--out", required=True, help="folder for the PNGs, the GIF and index.html")
+    parser.add_argument("--frames", type=int, default=6, help="evaluation frames to show (default 6)")
+    parser.add_argument("--batch-size", type=int, default=16, help="frames per model batch")
+
+
+def run(args) -> int:
+    if args.frames < 1 or args.batch_size < 1:
+        raise UserError("--frames and --batch-size must be positive")
+    figures = render_workdir(args.workdir, args.out, args.frames, args.batch_size)
+    for _, name in figures:
+        print(os.path.join(args.out, name))
+    print(f"open {os.path.join(args.out, 'index.html')}")
+    return 0
