@@ -1,0 +1,396 @@
+"""Reading and writing the ISO/IEC 14496-15 Amd 1 structures of a parsed File.
+
+Readers (used by the `bmff validate` rules and by the 4.19.7 sample reconstruction): sample groups of a
+track, the SEI messages a sample entry or a sample carries, NNR items and their properties. Writers (used by
+`spritejax export`): wrap a visual sample entry into 'resv' with the 'aSEI' scheme and back, add an NNPFC
+sample group to a track, add 'nnr1' items to a MetaBox.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+from . import tracks as tr
+from .box import Box, BmffError, UnknownBox
+from .boxes.amd1_groups import NfcsGroupingParameter, NnpfcSeiSampleGroupEntry
+from .boxes.meta import (ItemDataBox, ItemInfoBox, ItemInfoEntry, ItemLocation, ItemLocationBox, ItemLocationExtent,
+                         ItemPropertiesBox, ItemPropertyAssociation, ItemPropertyAssociationBox,
+                         ItemPropertyAssociationEntry, ItemPropertyContainerBox, ItemReferenceBox, MetaBox,
+                         SingleItemTypeReferenceBox, item_data as _item_data)
+from .boxes.movie import HandlerBox
+from .boxes.restricted import OriginalFormatBox, RestrictedSchemeInfoBox, SchemeInformationBox, SchemeTypeBox
+from .boxes.sample_groups import SampleGroupDescriptionBox, SampleToGroupBox
+from .boxes.sample_table import VisualSampleEntry
+from .boxes.sei import SeiInformationBox
+from .io import File
+from .nal import SeiMessage, codec_of, is_sei, parse_sei_nal, split_sample
+from .validate import metas as _metas
+
+NAL_ARRAY_OFFSET = {"hvcC": 22}  # byte index of numOfArrays in the decoder configuration record
+
+
+# --------------------------------------------------------------------------------------------- tracks
+
+
+def tracks(f: File) -> Iterator[tuple[str, Box]]:
+    for t in tr.tracks(f):
+        yield t.name, t.trak
+
+
+def sample_entries(trak: Box) -> list[Box]:
+    return tr.sample_entries(trak)
+
+
+def _stbl(trak: Box) -> Box | None:
+    return trak.find("mdia/minf/stbl")
+
+
+def sbgps(trak: Box, grouping_type: str) -> list[SampleToGroupBox]:
+    stbl = _stbl(trak)
+    return [b for b in (stbl.boxes if stbl else []) if isinstance(b, SampleToGroupBox)
+            and b.grouping_type == grouping_type]
+
+
+def sgpd_entries(trak: Box, grouping_type: str) -> list:
+    stbl = _stbl(trak)
+    return [e for b in (stbl.boxes if stbl else []) if isinstance(b, SampleGroupDescriptionBox)
+            and b.grouping_type == grouping_type for e in b.entries]
+
+
+def grouping_parameter(sbgp: SampleToGroupBox) -> NfcsGroupingParameter | None:
+    """The typed 'nfcs' grouping_type_parameter; None for a version-0 box, which has none."""
+    return NfcsGroupingParameter.from_int(sbgp.grouping_type_parameter) if sbgp.version == 1 else None
+
+
+def sample_group_indices(trak: Box, sbgp: SampleToGroupBox) -> list[int]:
+    return sbgp.indices(tr.sample_count(trak))
+
+
+def nfcs_sample_groups(trak: Box) -> dict[NfcsGroupingParameter, list[int]]:
+    """group_description_index per sample for each (filter_update_flag, filter_id) of the track."""
+    out = {}
+    for sbgp in sbgps(trak, "nfcs"):
+        p = grouping_parameter(sbgp)
+        if p is not None:
+            out[p] = sample_group_indices(trak, sbgp)
+    return out
+
+
+def length_size(entry: Box) -> int:
+    config = next((c for c in getattr(entry, "children", []) if c.type in ("avcC", "hvcC", "vvcC")), None)
+    if config is None:
+        raise BmffError(f"sample entry '{entry.type}' has no avcC/hvcC/vvcC to give the NAL unit length size")
+    return config.length_size
+
+
+def entry_codec(entry: Box) -> str | None:
+    """AVC/HEVC/VVC of a sample entry, looking through 'resv' to the original format."""
+    frma = entry.find("rinf/frma")
+    return codec_of(frma.data_format if isinstance(frma, OriginalFormatBox) else entry.type)
+
+
+def sample_entry_sei(entry: Box) -> list[SeiMessage]:
+    """SEI messages in the decoder configuration record's NAL unit arrays (hvcC; avcC has no SEI arrays)."""
+    codec = entry_codec(entry)
+    out: list[SeiMessage] = []
+    for config in getattr(entry, "children", []):
+        start = NAL_ARRAY_OFFSET.get(config.type)
+        if start is None or isinstance(config, UnknownBox):
+            continue
+        data = bytes(config.data)
+        if len(data) <= start:
+            raise BmffError(f"'{config.type}' record of {len(data)} bytes has no NAL unit arrays")
+        pos, count = start + 1, data[start]
+        for _ in range(count):
+            if pos + 3 > len(data):
+                raise BmffError(f"'{config.type}' NAL unit array runs past the record")
+            nal_type, n = data[pos] & 0x3F, int.from_bytes(data[pos + 1 : pos + 3], "big")
+            pos += 3
+            for _ in range(n):
+                size = int.from_bytes(data[pos : pos + 2], "big")
+                nal = data[pos + 2 : pos + 2 + size]
+                if len(nal) != size:
+                    raise BmffError(f"'{config.type}' NAL unit of {size} bytes runs past the record")
+                pos += 2 + size
+                if codec and is_sei(codec, nal_type):
+                    out += parse_sei_nal(codec, nal)
+    return out
+
+
+def sample_sei_types(f: File, trak: Box) -> Iterator[tuple[int, set[int]]]:
+    """(sample number, SEI payload types in it) for every sample that carries SEI NAL units."""
+    entries = sample_entries(trak)
+    for s in tr.samples(trak):
+        if not 1 <= s.sample_description_index <= len(entries):
+            continue
+        entry = entries[s.sample_description_index - 1]
+        codec = entry_codec(entry)
+        if codec is None:
+            continue
+        types: set[int] = set()
+        for nal in split_sample(tr.read_sample(f, s), length_size(entry)):
+            if nal and is_sei(codec, _nal_type(codec, nal)):
+                types |= {m.payload_type for m in parse_sei_nal(codec, nal)}
+        if types:
+            yield s.number, types
+
+
+def _nal_type(codec: str, nal: bytes) -> int:
+    return nal[0] & 0x1F if codec == "avc" else (nal[0] >> 1) & 0x3F if codec == "hevc" else nal[1] >> 3
+
+
+# --------------------------------------------------------------------------------------------- items
+
+
+def metas(f: File) -> Iterator[tuple[str, Box]]:
+    return _metas(f)
+
+
+def handler_of(meta: Box) -> str | None:
+    hdlr = next((c for c in meta.boxes if isinstance(c, HandlerBox)), None)
+    return hdlr.handler_type if hdlr else None
+
+
+def meta_with_handler(f: File, trak: Box, handler_type: str) -> Box | None:
+    """The MetaBox an 'stmi'/'nfcs' entry refers to: track level first, then movie, then file level."""
+    for meta in (trak.find("meta"), f.find("moov/meta"), f.find("meta")):
+        if meta is not None and handler_of(meta) == handler_type:
+            return meta
+    return None
+
+
+def item_types(meta: Box) -> dict[int, str]:
+    iinf = next((c for c in meta.boxes if isinstance(c, ItemInfoBox)), None)
+    return {e.item_ID: e.item_type for e in (iinf.boxes if iinf else []) if isinstance(e, ItemInfoEntry)}
+
+
+def properties(meta: Box) -> list[Box]:
+    ipco = meta.find("iprp/ipco")
+    return list(ipco.boxes) if ipco is not None else []
+
+
+def item_properties(meta: Box, item_id: int) -> list[Box]:
+    props, ipma = properties(meta), meta.find("iprp/ipma")
+    if not isinstance(ipma, ItemPropertyAssociationBox):
+        return []
+    return [props[a.property_index - 1] for a in ipma.properties_of(item_id) if 1 <= a.property_index <= len(props)]
+
+
+def item_data(f: File, meta: Box, item_id: int) -> bytes:
+    return _item_data(meta, item_id, f.source)
+
+
+def references(meta: Box, reference_type: str) -> Iterator[tuple[int, list[int]]]:
+    iref = next((c for c in meta.boxes if isinstance(c, ItemReferenceBox)), None)
+    for ref in iref.boxes if iref else []:
+        if isinstance(ref, SingleItemTypeReferenceBox) and ref.type == reference_type:
+            yield ref.from_item_ID, list(ref.to_item_ID)
+
+
+# --------------------------------------------------------------------------------------------- writers
+
+
+def wrap_restricted(entry: VisualSampleEntry, required: list[int], not_required: list[int] = ()) -> None:
+    """Hide a visual sample entry behind 'resv' with the 'aSEI' scheme requiring the given SEI types."""
+    if entry.format == "resv":
+        raise BmffError("the sample entry is already 'resv'")
+    schi = SchemeInformationBox(children=[SeiInformationBox(list(required), list(not_required))])
+    rinf = RestrictedSchemeInfoBox(children=[OriginalFormatBox(entry.format), SchemeTypeBox("aSEI", 0), schi])
+    entry.children.append(rinf)
+    entry.format = "resv"
+
+
+def unwrap_restricted(entry: VisualSampleEntry) -> None:
+    """Undo wrap_restricted: the original format comes back and 'rinf' goes."""
+    rinf = next((c for c in entry.children if isinstance(c, RestrictedSchemeInfoBox)), None)
+    frma = rinf.find("frma") if rinf else None
+    if entry.format != "resv" or not isinstance(frma, OriginalFormatBox):
+        raise BmffError("the sample entry is not a 'resv' entry with 'rinf/frma'")
+    entry.children.remove(rinf)
+    entry.format = frma.data_format
+
+
+def add_nfcs_group(trak: Box, entry: NnpfcSeiSampleGroupEntry, parameter: NfcsGroupingParameter,
+                   sample_ranges: list[tuple[int, int]] | None = None) -> int:
+    """Map samples (default: all) to a new 'nfcs' entry; returns its group_description_index.
+
+    sample_ranges are (first sample, count) pairs, 1-based; samples outside them map to index 0.
+    """
+    stbl = _stbl(trak)
+    if stbl is None:
+        raise BmffError("the track has no 'stbl'")
+    sgpd = next((b for b in stbl.boxes if isinstance(b, SampleGroupDescriptionBox) and b.grouping_type == "nfcs"),
+                None)
+    if sgpd is None:
+        sgpd = SampleGroupDescriptionBox("nfcs")
+        stbl.children.append(sgpd)
+    sgpd.entries.append(entry)
+    index = len(sgpd.entries)
+    total = tr.sample_count(trak)
+    counts, indices, pos = [], [], 1
+    for first, count in sample_ranges or [(1, total)]:
+        if first < pos or first + count - 1 > total:
+            raise BmffError(f"sample range ({first}, {count}) is out of order or past the {total} samples")
+        if first > pos:
+            counts.append(first - pos)
+            indices.append(0)
+        counts.append(count)
+        indices.append(index)
+        pos = first + count
+    if any(grouping_parameter(b) == parameter for b in sbgps(trak, "nfcs")):
+        raise BmffError(f"the track already has an 'nfcs' SampleToGroupBox for {parameter}")
+    stbl.children.append(SampleToGroupBox("nfcs", parameter.to_int(), counts, indices, version=1))
+    return index
+
+
+def new_meta(handler_type: str = "nnet") -> MetaBox:
+    """An empty MetaBox ready for items: hdlr, iinf, iloc, iref, iprp {ipco, ipma}, idat."""
+    return MetaBox(children=[HandlerBox(handler_type=handler_type), ItemInfoBox(), ItemLocationBox(version=1),
+                             ItemReferenceBox(), ItemPropertiesBox(children=[ItemPropertyContainerBox(),
+                                                                              ItemPropertyAssociationBox()]),
+                             ItemDataBox(b"")])
+
+
+def add_item(meta: MetaBox, item_type: str, data: bytes, name: str = "", properties: list[Box] = (),
+             content_type: str | None = None, essential: bool = False) -> int:
+    """Append an item stored in 'idat' (construction_method 1); returns its item_ID."""
+    iinf = next(c for c in meta.boxes if isinstance(c, ItemInfoBox))
+    iloc = next(c for c in meta.boxes if isinstance(c, ItemLocationBox))
+    idat = next(c for c in meta.boxes if isinstance(c, ItemDataBox))
+    item_id = max([e.item_ID for e in iinf.boxes if isinstance(e, ItemInfoEntry)], default=0) + 1
+    infe = ItemInfoEntry(item_ID=item_id, item_type=item_type, item_name=name, content_type=content_type, version=2)
+    iinf.children.append(infe)
+    old = bytes(idat.data)
+    idat.data = old + bytes(data)
+    iloc.items.append(ItemLocation(item_ID=item_id, construction_method=1,
+                                   extents=[ItemLocationExtent(extent_offset=len(old), extent_length=len(data))]))
+    ipco, ipma = meta.find("iprp/ipco"), meta.find("iprp/ipma")
+    if properties:
+        assoc = []
+        for prop in properties:
+            ipco.children.append(prop)
+            assoc.append(ItemPropertyAssociation(essential=essential, property_index=len(ipco.children)))
+        ipma.entries.append(ItemPropertyAssociationEntry(item_ID=item_id, associations=assoc))
+    return item_id
+
+
+def add_reference(meta: MetaBox, reference_type: str, from_item: int, to_items: list[int]) -> None:
+    iref = next(c for c in meta.boxes if isinstance(c, ItemReferenceBox))
+    iref.children.append(SingleItemTypeReferenceBox(reference_type=reference_type, from_item_ID=from_item, to_item_ID=list(to_items)))
+
+
+def nnr_item(meta: MetaBox, bitstream: bytes, name: str = "model") -> int:
+    """Add an 'nnr1' item: STR/MPS/LPS/TPL/QNT units go to its 'nnrC' property, the rest to its data."""
+    from .boxes.nnr import NNRConfigurationItemProperty
+    from .nnr_units import parse_units, split_config_units, units_to_bytes
+
+    config, data = split_config_units(parse_units(bitstream))
+    if not config:
+        raise BmffError("the NNR bitstream has no start unit / parameter set for the 'nnrC' property")
+    return add_item(meta, "nnr1", units_to_bytes(data), name,
+                    [NNRConfigurationItemProperty.from_units(config)], essential=True)
+
+
+def file_meta(f: File, handler_type: str = "nnet") -> MetaBox:
+    """The file-level MetaBox with this handler, created after 'ftyp' when missing."""
+    meta = next((b for b in f.boxes if isinstance(b, MetaBox) and handler_of(b) == handler_type), None)
+    if meta is None:
+        meta = new_meta(handler_type)
+        at = next((i + 1 for i, b in enumerate(f.boxes) if b.type == "ftyp"), 0)
+        f.boxes.insert(at, meta)
+    return meta
+
+
+def add_post_filter(f: File, bitstream: bytes, *, filter_id: int = 1, base_item: int | None = None,
+                    track_ID: int | None = None, name: str = "model", nnpfc_purpose: int = 0) -> int:
+    """Announce an NNR-coded post-filter on a video track (4.19): the bitstream becomes an 'nnr1' item of the
+    file-level 'nnet' MetaBox, the track becomes 'resv'/'aSEI' requiring NNPFC, and an 'nfcs' group maps
+    every sample to an entry whose NNPFC SEI message (mode 0, payload left out) points at the item.
+
+    With base_item the item is an incremental update: a 'pred' reference to the base and a group with
+    filter_update_flag 1. Returns the new item_ID. Offsets are not fixed here: write with
+    bmff.edit.write_with_fixed_offsets.
+    """
+    from .nal import NNPFC_PAYLOAD_TYPE, nnpfc_sei
+
+    video = [t for t in tr.tracks(f) if t.handler_type == "vide" and (track_ID is None or t.track_ID == track_ID)]
+    if not video:
+        raise BmffError("no video track to attach the post-filter to" if track_ID is None
+                        else f"no video track with track_ID {track_ID}")
+    trak = video[0].trak
+    meta = file_meta(f)
+    item_id = nnr_item(meta, bitstream, name)
+    update = base_item is not None
+    if update:
+        if item_types(meta).get(base_item) != "nnr1":
+            raise BmffError(f"base item {base_item} is not an 'nnr1' item")
+        add_reference(meta, "pred", item_id, [base_item])
+    for entry in sample_entries(trak):
+        if entry.type == "resv":
+            seii = entry.find("rinf/schi/seii")
+            if isinstance(seii, SeiInformationBox) and NNPFC_PAYLOAD_TYPE not in seii.requiredSEI_ID:
+                seii.requiredSEI_ID.append(NNPFC_PAYLOAD_TYPE)
+        elif isinstance(entry, VisualSampleEntry):
+            wrap_restricted(entry, [NNPFC_PAYLOAD_TYPE])
+    message = nnpfc_sei(filter_id, b"", nnpfc_purpose=nnpfc_purpose, nnpfc_base_flag=0 if update else 1)
+    add_nfcs_group(trak, NnpfcSeiSampleGroupEntry("nnet", [item_id], message),
+                   NfcsGroupingParameter(int(update), filter_id))
+    return item_id
+
+
+def nnr_bitstream(f: File, meta: Box, item_id: int) -> bytes:
+    """An 'nnr1' item's complete NNR bitstream: its 'nnrC' units, then the item data."""
+    from .boxes.nnr import NNRConfigurationItemProperty
+    from .nnr_units import units_to_bytes
+
+    config = next((p for p in item_properties(meta, item_id) if isinstance(p, NNRConfigurationItemProperty)), None)
+    head = units_to_bytes(config.units()) if config else b""
+    return head + item_data(f, meta, item_id)
+
+
+def parameter_sets(entry: Box) -> list[bytes]:
+    """The parameter-set NAL units of an avcC or hvcC record (what a raw bitstream must start with)."""
+    for config in getattr(entry, "children", []):
+        data = bytes(getattr(config, "data", b""))
+        if config.type == "avcC" and len(data) >= 6:
+            out, pos = [], 5
+            for mask in (0x1F, 0xFF):  # numOfSequenceParameterSets (5 bits), numOfPictureParameterSets
+                count, pos = data[pos] & mask, pos + 1
+                for _ in range(count):
+                    size = int.from_bytes(data[pos : pos + 2], "big")
+                    out.append(data[pos + 2 : pos + 2 + size])
+                    pos += 2 + size
+            return out
+        if config.type == "hvcC" and len(data) > NAL_ARRAY_OFFSET["hvcC"]:
+            out, pos = [], NAL_ARRAY_OFFSET["hvcC"] + 1
+            for _ in range(data[pos - 1]):
+                nal_type, n, pos = data[pos] & 0x3F, int.from_bytes(data[pos + 1 : pos + 3], "big"), pos + 3
+                for _ in range(n):
+                    size = int.from_bytes(data[pos : pos + 2], "big")
+                    if nal_type in (32, 33, 34):  # VPS, SPS, PPS
+                        out.append(data[pos + 2 : pos + 2 + size])
+                    pos += 2 + size
+            return out
+    return []
+
+
+def reconstruct_track(f: File, trak: Box) -> Iterator[list[bytes]]:
+    """4.19.7: every sample's NAL units with the NNPFC SEI NAL units of the track's 'nfcs' groups inserted."""
+    from .insert import reconstruct_samples
+
+    entries = sample_entries(trak)
+    if not entries:
+        raise BmffError("the track has no sample entries")
+    codec = entry_codec(entries[0])
+    if codec is None:
+        raise BmffError(f"sample entry '{entries[0].type}' is not AVC, HEVC or VVC")
+    samples = tr.samples(trak)
+    nfcs = [e for e in sgpd_entries(trak, "nfcs")]
+
+    def bitstream(entry: NnpfcSeiSampleGroupEntry) -> bytes | None:
+        meta = meta_with_handler(f, trak, entry.meta_box_handler_type)
+        return nnr_bitstream(f, meta, entry.item_id[0]) if meta is not None else None
+
+    return reconstruct_samples(codec, (tr.read_sample(f, s) for s in samples), length_size(entries[0]),
+                               [s.sync for s in samples], [s.sample_description_index for s in samples],
+                               nfcs_sample_groups(trak), nfcs, bitstream)

@@ -1,0 +1,220 @@
+"""The amendment on real ffmpeg files: a post-filter attached to H.264 and HEVC tracks passes validate, the
+4.19.7 reconstruction decodes to the same frames with the SEI NAL units where the clause puts them, and every
+rule has a file that breaks exactly it."""
+
+import shutil
+import struct
+import subprocess
+
+import pytest
+
+import bmff
+from bmff import amd1, edit, validate
+from bmff.boxes.amd1_groups import NfcsGroupingParameter
+from bmff.boxes.meta import ItemInfoEntry
+from bmff.boxes.nnr import NNRConfigurationItemProperty, NnrUnitArray
+from bmff.boxes.sei import SeiInformationBox
+from bmff.nal import NNPFC_PAYLOAD_TYPE, SeiMessage, annexb, nnpfc_sei, parse_sei_nal, sei_payload_types
+from bmff.nnr_units import NNR_AGG, NnrUnit, StartUnit, build_raw_float_bitstream
+
+pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is not installed")
+
+CODECS = {"avc": ["-c:v", "libx264", "-g", "4"],
+          "hevc": ["-c:v", "libx265", "-x265-params", "log-level=error:keyint=4", "-tag:v", "hvc1"]}
+BITSTREAM = build_raw_float_bitstream([("conv1.weight", [2, 3], struct.pack("<6f", *range(6)))])
+
+
+@pytest.fixture(scope="module")
+def sources(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("amd1")
+    out = {}
+    for codec, args in CODECS.items():
+        path = folder / f"{codec}.mp4"
+        subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=64x48:rate=10", "-t", "1",
+                        *args, "-movflags", "+faststart", str(path)], check=True)
+        out[codec] = path
+    return out
+
+
+def _frame_hashes(path, fmt=None) -> list[str]:
+    cmd = ["ffmpeg", "-v", "error", *(["-f", fmt] if fmt else []), "-i", str(path), "-f", "framemd5", "-"]
+    lines = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.splitlines()
+    return [line.split(",")[-1].strip() for line in lines if line and not line.startswith("#")]
+
+
+def _annotated(path, update=False) -> bmff.File:
+    f = bmff.parse(path)
+    base = amd1.add_post_filter(f, BITSTREAM)
+    if update:
+        amd1.add_post_filter(f, BITSTREAM, base_item=base)
+    return f
+
+
+def _reparsed(f: bmff.File) -> bmff.File:
+    return bmff.parse(edit.fix_offsets(f).to_bytes())
+
+
+def _failing(f: bmff.File) -> set[str]:
+    return {x.check for x in validate.run_checks(_reparsed(f)) if x.severity == "error"}
+
+
+@pytest.mark.parametrize("codec", CODECS)
+def test_attached_post_filter_is_valid_and_round_trips(sources, tmp_path, codec):
+    out = tmp_path / "out.mp4"
+    f = _annotated(sources[codec], update=True)
+    edit.write_with_fixed_offsets(f, out)
+    g = bmff.parse(out)
+    assert g.to_bytes() == out.read_bytes()
+    assert [x for x in validate.run_checks(g) if x.severity == "error"] == []
+    entry = g.find("moov/trak/mdia/minf/stbl/stsd").boxes[0]
+    assert entry.type == "resv" and entry.find("rinf/frma").data_format in ("avc1", "hvc1")
+    assert entry.find("rinf/schi/seii").requiredSEI_ID == [NNPFC_PAYLOAD_TYPE]
+    meta = g.find("meta")
+    assert sorted(amd1.item_types(meta).values()) == ["nnr1", "nnr1"]
+    assert list(amd1.references(meta, "pred")) == [(2, [1])]
+    assert amd1.nnr_bitstream(g, meta, 1) == BITSTREAM
+
+
+@pytest.mark.parametrize("codec", CODECS)
+def test_reconstruction_decodes_to_the_same_frames_with_sei_on_sync_samples(sources, tmp_path, codec):
+    f = _reparsed(_annotated(sources[codec]))
+    trak = f.find("moov/trak")
+    entry = amd1.sample_entries(trak)[0]
+    samples = bmff.tracks.samples(trak)
+    rebuilt = list(amd1.reconstruct_track(f, trak))
+    raw = tmp_path / "stream.bin"
+    raw.write_bytes(annexb(amd1.parameter_sets(entry)) + b"".join(annexb(nals) for nals in rebuilt))
+    assert _frame_hashes(raw, "h264" if codec == "avc" else "hevc") == _frame_hashes(sources[codec])
+    for s, nals in zip(samples, rebuilt):
+        has = NNPFC_PAYLOAD_TYPE in sei_payload_types(codec, nals)
+        assert has == (s.sync or s.number == 1), s.number
+        if has:
+            msgs = [m for n in nals for m in _sei(codec, n) if m.payload_type == NNPFC_PAYLOAD_TYPE]
+            assert len(msgs) == 1 and msgs[0].payload.endswith(BITSTREAM)
+
+
+def _sei(codec, nal):
+    try:
+        return parse_sei_nal(codec, nal)
+    except bmff.BmffError:
+        return []
+
+
+# --------------------------------------------------------------------------------------------- rule breakers
+
+
+def _entry(f):
+    return f.find("moov/trak/mdia/minf/stbl/stsd").boxes[0]
+
+
+def _stbl(f):
+    return f.find("moov/trak/mdia/minf/stbl")
+
+
+def _nfcs_entry(f):
+    return amd1.sgpd_entries(f.find("moov/trak"), "nfcs")[0]
+
+
+def _sbgp(f):
+    return amd1.sbgps(f.find("moov/trak"), "nfcs")[0]
+
+
+def _seii_in_entry(f):
+    _entry(f).children.append(SeiInformationBox([NNPFC_PAYLOAD_TYPE], []))
+
+
+def _no_seii(f):
+    schi = _entry(f).find("rinf/schi")
+    schi.children.clear()
+
+
+def _sbgp_v0(f):
+    sbgp = _sbgp(f)
+    sbgp.version, sbgp.grouping_type_parameter = 0, 0
+
+
+def _two_sbgps(f):
+    sbgp = _sbgp(f)
+    _stbl(f).children.append(type(sbgp)(sbgp.grouping_type, sbgp.grouping_type_parameter, list(sbgp.sample_count),
+                                        list(sbgp.group_description_index), version=1))
+
+
+def _update_without_base(f):
+    _sbgp(f).grouping_type_parameter = NfcsGroupingParameter(1, 1).to_int()
+    _nfcs_entry(f).nnpfc_sei_data_byte = nnpfc_sei(1, b"", nnpfc_base_flag=0)
+
+
+def _id_mismatch(f):
+    _nfcs_entry(f).nnpfc_sei_data_byte = nnpfc_sei(7, b"")
+
+
+def _two_items(f):
+    _nfcs_entry(f).item_id.append(1)
+
+
+def _item_not_nnr1(f):
+    next(e for e in f.find("meta/iinf").boxes if isinstance(e, ItemInfoEntry)).item_type = "mime"
+
+
+def _payload_included(f):
+    _nfcs_entry(f).nnpfc_sei_data_byte = nnpfc_sei(1, BITSTREAM)
+
+
+def _wrong_payload_type(f):
+    e = _nfcs_entry(f)
+    e.nnpfc_sei_data_byte = SeiMessage(211, b"\x80").to_bytes()
+
+
+def _ndu_in_nnrc(f):
+    prop = next(p for p in amd1.properties(f.find("meta")) if isinstance(p, NNRConfigurationItemProperty))
+    agg = NnrUnit(NNR_AGG, body=b"\x00")  # a unit type the item data does not hold, so only this rule breaks
+    prop.arrays.append(NnrUnitArray(NNR_AGG, [agg]))
+
+
+def _str_in_item_data(f):
+    idat = f.find("meta/idat")
+    extra = StartUnit(general_profile_idc=0).to_bytes()
+    idat.data = extra + bytes(idat.data)
+    f.find("meta/iloc").items[0].extents[0].extent_length += len(extra)
+
+
+def _pred_to_mime(f):
+    meta = f.find("meta")
+    other = amd1.add_item(meta, "mime", b"{}", "config", content_type="application/json")
+    amd1.add_reference(meta, "pred", 1, [other])
+
+
+BREAKERS = {
+    "seii-in-sample-entry-not-required": _seii_in_entry,
+    "aSEI-seii-mandatory": _no_seii,
+    "nfcs-sbgp-parameter": _sbgp_v0,
+    "nfcs-sbgp-unique": _two_sbgps,
+    "nfcs-update-needs-base": _update_without_base,
+    "nfcs-parameter-matches-sei": _id_mismatch,
+    "nfcs-num-items": _two_items,
+    "nfcs-item-is-nnr1": _item_not_nnr1,
+    "nfcs-item-payload-excluded": _payload_included,
+    "nfcs-one-nnpfc-message": _wrong_payload_type,
+    "nnrC-unit-types": _ndu_in_nnrc,
+    "nnr1-data-unit-types": _str_in_item_data,
+    "nnr1-pred-references-nnr1": _pred_to_mime,
+}
+
+
+@pytest.mark.parametrize("rule", BREAKERS)
+def test_each_rule_has_a_file_that_breaks_exactly_it(sources, rule):
+    f = _annotated(sources["avc"])
+    assert _failing(f) == set()
+    BREAKERS[rule](f)
+    assert _failing(f) == {rule}
+
+
+def test_nnpfc_in_a_sample_entry_of_a_track_with_nfcs_group(sources):
+    f = _annotated(sources["hevc"])
+    hvcc = _entry(f).find("hvcC")
+    sei_nal = b"\x4e\x01" + SeiMessage(NNPFC_PAYLOAD_TYPE, nnpfc_sei(1, b"")[2:]).to_bytes() + b"\x80"
+    data = bytearray(hvcc.data)
+    data[22] += 1
+    data += bytes([39]) + (1).to_bytes(2, "big") + len(sei_nal).to_bytes(2, "big") + sei_nal
+    hvcc.data = bytes(data)
+    assert _failing(f) == {"nfcs-no-nnpfc-in-track"}
