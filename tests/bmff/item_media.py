@@ -47,3 +47,16 @@ def framemd5(path):
     out = subprocess.run(["ffmpeg", "-loglevel", "error", "-i", str(path), "-f", "framemd5", "-"],
                          capture_output=True, text=True, check=True).stdout
     return [line for line in out.splitlines() if not line.startswith("#")]
+
+
+def mutants(raw: bytes, count: int, seed: int):
+    """`count` copies of raw, each truncated and/or with a few bytes overwritten (deterministic)."""
+    import random
+
+    rng = random.Random(seed)
+    for _ in range(count):
+        data = bytearray(raw[: rng.randrange(len(raw) + 1)] if rng.random() < 0.3 else raw)
+        for _ in range(rng.randint(1, 4)):
+            if data:
+                data[rng.randrange(len(data))] = rng.choice([0, 1, 0xFF, 0x7F, 0x80, rng.randrange(256)])
+        yield bytes(data)

@@ -14,7 +14,7 @@ from bmff.boxes.file import FileTypeBox, FreeSpaceBox, MediaDataBox
 from bmff.boxes.meta import ItemLocation, ItemLocationBox, ItemLocationExtent, MetaBox, item_data
 from bmff.edit import Layout, add_box, fix_offsets, remove_box, write_with_fixed_offsets
 
-from item_media import framemd5, make_ffmpeg_file, make_heif
+from item_media import framemd5, make_ffmpeg_file, make_heif, mutants
 
 
 def test_add_and_remove_by_identity():
@@ -209,3 +209,17 @@ def test_items_read_the_same_after_any_growth_or_shrink(file, data):
     fix_offsets(f)
     g = bmff.parse(f.to_bytes())
     assert {i: item_data(g.find("meta"), i, g.source) for i in before} == before
+
+
+def test_fixing_mutated_files_raises_only_bmff_error(faststart, tmp_path):
+    heif = make_heif(tmp_path / "m.heic")
+    for src, parent, seed in ((faststart, "moov", 3), (heif, "meta", 4)):
+        for data in mutants(src.read_bytes(), 150, seed):
+            try:
+                f = bmff.parse(data)
+                box = f.find(parent)
+                if box is not None:
+                    add_box(box, FreeSpaceBox(data=bytes(16)))
+                fix_offsets(f).to_bytes()
+            except BmffError:
+                pass

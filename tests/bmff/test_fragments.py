@@ -9,7 +9,7 @@ from hypothesis import given, settings, strategies as st
 
 import bmff
 from bmff import BmffError
-from item_media import make_ffmpeg_file
+from item_media import make_ffmpeg_file, mutants
 
 from bmff.boxes.fragments import (MovieExtendsBox, MovieExtendsHeaderBox, MovieFragmentBox, MovieFragmentHeaderBox,
                                   MovieFragmentRandomAccessBox, MovieFragmentRandomAccessOffsetBox,
@@ -199,3 +199,12 @@ def test_fragmented_mp4_round_trips_and_agrees_with_ffprobe(fragmented, name):
     tfhds = f.find_all("moof/traf/tfhd")
     parsed = [s for t in truns for s in (t.sample_size or [])] or [h.default_sample_size for h in tfhds]
     assert parsed == sizes
+
+
+def test_fragmented_mutations_raise_only_bmff_error(fragmented):
+    for name, seed in (("dash", 1), ("frag_moof", 2)):
+        for data in mutants(fragmented[name].read_bytes(), 250, seed):
+            try:
+                bmff.parse(data).to_bytes()
+            except BmffError:
+                pass
