@@ -105,6 +105,9 @@ def list_images(path: str) -> list[str]:
     if not os.path.exists(path):
         raise UserError(f"{path}: no such file or folder")
     if os.path.isfile(path):
+        if not path.lower().endswith(IMAGE_EXTENSIONS):
+            raise UserError(f"{path}: not an image file ({', '.join(IMAGE_EXTENSIONS)}); "
+                            f"for a video use data.source=video")
         return [path]
     names = sorted((n for n in os.listdir(path) if n.lower().endswith(IMAGE_EXTENSIONS)
                     and os.path.isfile(os.path.join(path, n))), key=_natural_key)
@@ -183,6 +186,8 @@ def load_video(path: str, canvas_hw, num_frames: int | None = None, resize: str 
                allow_upscale: bool = False, fit: str = "cover") -> Dataset:
     """Every `step`-th frame of a video (imageio's ffmpeg plugin), the first `num_frames` of them."""
     import imageio.v3 as iio
+    if os.path.isdir(path):
+        raise UserError(f"{path}: is a folder, not a video file; for image frames use data.source=folder")
     if not os.path.isfile(path):
         raise UserError(f"{path}: no such video file")
     if step < 1:

@@ -298,6 +298,10 @@ def test_load_video_rejects_missing_and_garbage_files(tmp_path):
     garbage.write_bytes(b"\x00" * 1000)
     with pytest.raises(UserError, match="garbage.mp4: cannot read video"):
         frames_mod.load_video(str(garbage), (8, 8))
+    with pytest.raises(UserError, match="is a folder.*data.source=folder"):
+        frames_mod.load_video(str(tmp_path), (8, 8))
+    with pytest.raises(UserError, match="garbage.mp4: not an image file.*data.source=video"):
+        frames_mod.load_folder(str(garbage), (8, 8))
 
 
 def test_random_crops_come_from_the_image(tmp_path):
