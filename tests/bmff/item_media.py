@@ -9,25 +9,32 @@ import zlib
 import pytest
 
 
-def write_png(path, width=64, height=48):
-    """An RGB gradient PNG (filter 0 rows, one IDAT)."""
-    rows = b"".join(b"\0" + bytes((x * 4 + y * 3 + c * 60) % 256 for x in range(width) for c in range(3))
-                    for y in range(height))
+XMP = (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"/>'
+       b"</x:xmpmeta>")
+EXIF = b"MM\x00\x2a\x00\x00\x00\x08\x00\x00"  # a big-endian TIFF header with an empty IFD
+
+
+def write_png(path, width=64, height=48, alpha=False, metadata=False):
+    """A gradient PNG (RGB or RGBA, filter 0 rows, one IDAT), optionally carrying EXIF (eXIf) and XMP (iTXt)."""
+    channels = 4 if alpha else 3
+    rows = b"".join(b"\0" + bytes((x * 4 + y * 3 + c * 60 + (x * y if c == 3 else 0)) % 256
+                                  for x in range(width) for c in range(channels)) for y in range(height))
 
     def chunk(kind, body):
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(rows))
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 6 if alpha else 2, 0, 0, 0)
+    extra = chunk(b"eXIf", EXIF) + chunk(b"iTXt", b"XML:com.adobe.xmp\0\0\0\0\0" + XMP) if metadata else b""
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + extra + chunk(b"IDAT", zlib.compress(rows))
                      + chunk(b"IEND", b""))
     return path
 
 
-def make_heif(path, images=1, extra_args=()):
+def make_heif(path, images=1, extra_args=(), **png_options):
     """A HEIF file of `images` copies of the gradient (heif-enc writes grids of hvc1 tiles)."""
     if shutil.which("heif-enc") is None:
         pytest.skip("heif-enc (libheif-examples) is not installed")
-    png = write_png(path.with_suffix(".png"))
+    png = write_png(path.with_suffix(".png"), **png_options)
     subprocess.run(["heif-enc", *extra_args, "-q", "40", "-o", str(path), *[str(png)] * images], check=True,
                    capture_output=True)
     return path

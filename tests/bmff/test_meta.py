@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 import bmff
 from bmff import BmffError, UnknownBox
 from bmff.box import Source
-from item_media import make_heif, mutants
+from item_media import EXIF, XMP, make_heif, mutants
 
 from bmff.boxes.meta import (ItemDataBox, ItemInfoBox, ItemInfoEntry, ItemLocation, ItemLocationBox,
                              ItemLocationExtent, ItemPropertiesBox, ItemPropertyAssociation,
@@ -267,31 +267,37 @@ def test_truncated_or_mutated_meta_raises_only_bmff_error(meta, data):
 @pytest.fixture(scope="module")
 def heif_files(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("heif")
-    return {"single": make_heif(tmp / "single.heic"), "thumbs": make_heif(tmp / "thumbs.heic", 2, ["-t", "16"])}
+    return {"single": make_heif(tmp / "single.heic"), "thumbs": make_heif(tmp / "thumbs.heic", 2, ["-t", "16"]),
+            "alpha_exif_xmp": make_heif(tmp / "meta.heic", alpha=True, metadata=True)}
 
 
-@pytest.mark.parametrize("name", ["single", "thumbs"])
+@pytest.mark.parametrize("name", ["single", "thumbs", "alpha_exif_xmp"])
 def test_heif_round_trips_and_agrees_with_heif_info(heif_files, name):
     path = heif_files[name]
-    raw = path.read_bytes()
     f = bmff.parse(path)
-    assert f.to_bytes() == raw
+    assert f.to_bytes() == path.read_bytes()
     meta = f.find("meta")
     infos = meta.find_all("iinf/infe")
     assert [i.item_ID for i in infos] == [i.item_ID for i in meta.find("iloc").items]
+    data = {i.item_ID: item_data(meta, i.item_ID, f.source) for i in infos}
+    assert all(data[i.item_ID] for i in infos if i.item_type == "hvc1")
     refs = meta.find("iref").children
-    hidden = {r.from_item_ID for r in refs if r.type == "thmb"} | {i for r in refs if r.type == "dimg"
-                                                                     for i in r.to_item_ID}
+    hidden = ({r.from_item_ID for r in refs if r.type in ("thmb", "auxl", "cdsc")}
+              | {i for r in refs if r.type == "dimg" for i in r.to_item_ID})
     top_images = sorted(i.item_ID for i in infos if i.item_type in ("grid", "hvc1") and i.item_ID not in hidden)
+    exif = [data[i.item_ID] for i in infos if i.item_type == "Exif"]
+    xmp = [data[i.item_ID] for i in infos if i.item_type == "mime" and i.content_type == "application/rdf+xml"]
+    if name == "alpha_exif_xmp":
+        assert xmp == [XMP] and len(exif) == 1 and exif[0].endswith(EXIF)
+        assert any(r.type == "auxl" for r in refs)
     if shutil.which("heif-info"):
         report = subprocess.run(["heif-info", str(path)], capture_output=True, text=True).stdout
         assert top_images == sorted(int(m) for m in re.findall(r"^image: \d+x\d+ \(id=(\d+)\)", report, re.M))
         assert meta.find("pitm").item_ID == int(re.search(r"\(id=(\d+)\), primary", report).group(1))
         assert len(re.findall(r"thumbnail:", report)) == sum(r.type == "thmb" for r in refs)
-    # every coded tile is readable through iloc, and starts inside the file's mdat
-    for info in infos:
-        if info.item_type == "hvc1":
-            assert len(item_data(meta, info.item_ID, f.source)) > 0
+        assert len(re.findall(r"alpha channel: yes", report)) == sum(r.type == "auxl" for r in refs)
+        assert re.findall(r"Exif: (\d+) bytes", report) == [str(len(d)) for d in exif]
+        assert re.findall(r"XMP: (\d+) bytes", report) == [str(len(d)) for d in xmp]
 
 
 def test_heif_truncations_and_mutations_raise_only_bmff_error(heif_files):
