@@ -51,10 +51,17 @@ def tracks(f: File) -> list[Track]:
     return out
 
 
+TABLES = ("stsd", "stts", "ctts", "stsc", "stsz", "stz2", "stco", "co64", "stss")
+
+
 def sample_table(trak: Box) -> SampleTable:
+    """The read view of the track's 'stbl'; BmffError when it or one of its tables could not be read."""
     stbl = _parsed(trak.find("mdia/minf/stbl"))
     if stbl is None:
         raise BmffError("the track has no readable 'mdia/minf/stbl'")
+    unread = [c.type for c in stbl.boxes if c.type in TABLES and _parsed(c) is None]
+    if unread:
+        raise BmffError(f"sample table box(es) {unread} could not be read (unknown version?)")
     return SampleTable(stbl)
 
 
@@ -174,7 +181,10 @@ def runs(f: File, track_ID: int | None = None) -> Iterator[Run]:
 def fragment_samples(f: File, track_ID: int) -> Iterator[Sample]:
     """The samples of one track stored in movie fragments, numbered after the moov's own samples."""
     trak = next((t.trak for t in tracks(f) if t.track_ID == track_ID), None)
-    number = sample_count(trak) if trak is not None and _parsed(trak.find("mdia/minf/stbl")) else 0
+    try:
+        number = sample_count(trak) if trak is not None else 0
+    except BmffError:
+        number = 0  # the moov's own tables are unreadable: number the fragments' samples from 1
     trex = _trex(f, track_ID)
     decode_time = None
     for run in runs(f, track_ID):

@@ -67,12 +67,16 @@ def run_checks(f: File, names: Iterable[str] | None = None) -> list[Finding]:
     if unknown:
         raise BmffError(f"unknown check(s): {', '.join(unknown)}")
     findings: list[Finding] = []
-    for name in selected:
-        try:
-            for item in CHECKS[name](f):
-                findings.append(item if isinstance(item, Finding) else Finding(name, str(item)))
-        except BmffError as e:
-            findings.append(Finding(name, f"could not be checked: {e.message}", e.path))
+    _WALKS[id(f)] = walk_paths(f)  # every check walks the same unchanged tree
+    try:
+        for name in selected:
+            try:
+                for item in CHECKS[name](f):
+                    findings.append(item if isinstance(item, Finding) else Finding(name, str(item)))
+            except BmffError as e:
+                findings.append(Finding(name, f"could not be checked: {e.message}", e.path))
+    finally:
+        del _WALKS[id(f)]
     return findings
 
 
@@ -156,19 +160,27 @@ def parse_lenient(src: str | os.PathLike | bytes | BinaryIO) -> tuple[File, list
 # --------------------------------------------------------------------------------------------- helpers
 
 
-def walk_paths(f: File) -> Iterator[tuple[str, Box, str | None]]:
-    """(path, box, parent type) of every box, paths like 'moov[0]/trak[1]/tkhd[0]' for unique messages."""
+_WALKS: dict[int, list[tuple[str, Box, str | None]]] = {}  # id(file) -> walk, only while run_checks runs
 
-    def rec(boxes: list[Box], prefix: str, parent: str | None) -> Iterator[tuple[str, Box, str | None]]:
+
+def walk_paths(f: File) -> list[tuple[str, Box, str | None]]:
+    """(path, box, parent type) of every box, depth first, paths like 'moov[0]/trak[1]/tkhd[0]'."""
+    if id(f) in _WALKS:
+        return _WALKS[id(f)]
+    out: list[tuple[str, Box, str | None]] = []
+
+    def visit(boxes: list[Box], prefix: str, parent: str | None) -> None:
         seen: dict[str, int] = {}
         for b in boxes:
             i = seen.get(b.type, 0)
             seen[b.type] = i + 1
             path = f"{prefix}{b.type}[{i}]"
-            yield path, b, parent
-            yield from rec(b.boxes, path + "/", b.type)
+            out.append((path, b, parent))
+            if b.boxes:
+                visit(b.boxes, path + "/", b.type)
 
-    yield from rec(f.boxes, "", None)
+    visit(f.boxes, "", None)
+    return out
 
 
 def children_types(box: Box) -> list[str]:
@@ -394,7 +406,7 @@ def _sample_tables(f: File) -> Iterator[Finding]:
     """The tables agree with each other: counts in stts/ctts/stsz, stsc over stco, stss numbers, stsd indices."""
     for path, t in _track_paths(f):
         stbl = t.trak.find("mdia/minf/stbl")
-        if not parsed(stbl, "children") or any(not parsed(c) for c in stbl.boxes if c.type in _TABLES):
+        if not parsed(stbl, "children") or any(not parsed(c) for c in stbl.boxes if c.type in tracks.TABLES):
             continue  # missing or unreadable tables are reported by required-children / unknown-version
         path += "/mdia[0]/minf[0]/stbl[0]"
         st = tracks.sample_table(t.trak)
@@ -414,9 +426,6 @@ def _sample_tables(f: File) -> Iterator[Finding]:
         if bad:
             yield Finding("sample-tables", f"{t.name}: sample_description_index {bad} but 'stsd' has {n_entries} "
                           "entries", path)
-
-
-_TABLES = ("stsd", "stts", "ctts", "stsc", "stsz", "stz2", "stco", "co64", "stss")
 
 
 def mdat_ranges(f: File) -> list[tuple[int, int]]:
