@@ -1,5 +1,6 @@
 """spritejax.data: batch iterator, split, synthetic game ground truth, image/video loaders."""
 
+import importlib.util
 import json
 import os
 
@@ -322,9 +323,7 @@ def test_random_crops_come_from_the_image(tmp_path):
 
 def test_atari_source_runs_or_says_how_to_install():
     cfg = {"source": "atari", "num_frames": 6, "seed": 0, "atari": {"frame_skip": 2, "start_noops": 0}}
-    try:
-        import ale_py  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("ale_py") is None:
         with pytest.raises(UserError, match=r"pip install -e '\.\[atari\]'"):
             load_dataset(cfg, (64, 64))
         return
