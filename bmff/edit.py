@@ -12,6 +12,7 @@ no-op.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import os
 import tempfile
@@ -70,7 +71,8 @@ def box_size(box: Box) -> int:
 
 @dataclass(frozen=True)
 class Layout:
-    """Where each top-level box that has a header was ([start, end) as its header says) and its shift now."""
+    """Where each top-level box that has a header was ([start, end) as its header says, sorted by start) and
+    how far it moves; boxes may be reordered (moov moved before mdat) as well as resized."""
 
     moves: tuple[tuple[int, int, int], ...]
 
@@ -81,16 +83,13 @@ class Layout:
             if b.header is not None:
                 moves.append((b.header.offset, b.header.end, pos - b.header.offset))
             pos += box_size(b)
-        return cls(tuple(moves))
+        return cls(tuple(sorted(moves)))
 
     def map(self, offset: int, what: str) -> int:
         """The new position of an old absolute offset; the end of a box counts as inside it (empty extents)."""
-        for start, end, delta in self.moves:
-            if start <= offset < end:
-                return offset + delta
-        for start, end, delta in self.moves:
-            if offset == end:
-                return offset + delta
+        k = bisect.bisect_right(self.moves, (offset, float("inf"))) - 1  # the last box starting at or before
+        if k >= 0 and offset <= self.moves[k][1]:  # at its end only when no box starts there
+            return offset + self.moves[k][2]
         raise BmffError(f"{what} points at byte {offset}, which is in no box still in the file")
 
 

@@ -223,3 +223,18 @@ def test_fixing_mutated_files_raises_only_bmff_error(faststart, tmp_path):
                 fix_offsets(f).to_bytes()
             except BmffError:
                 pass
+
+
+def test_moving_moov_to_the_front_matches_ffmpeg_faststart(tmp_path):
+    common = ["-fflags", "+bitexact"]
+    plain = make_ffmpeg_file(tmp_path / "plain.mp4", common)
+    fast = make_ffmpeg_file(tmp_path / "fast.mp4", common + ["-movflags", "+faststart"])
+    f = bmff.parse(plain)
+    if not hasattr(f.find("moov/trak/mdia/minf/stbl/stco"), "chunk_offset"):
+        pytest.skip("stco is not parsed yet (bmff/boxes/sample_table.py)")
+    assert [b.type for b in f.boxes] == ["ftyp", "free", "mdat", "moov"]
+    moov = f.find("moov")
+    remove_box(f, moov)
+    add_box(f, moov, 1)
+    write_with_fixed_offsets(f, tmp_path / "moved.mp4")
+    assert (tmp_path / "moved.mp4").read_bytes() == fast.read_bytes()
