@@ -12,12 +12,8 @@ def read_columns(r: Reader, fmt: str, count: int) -> list[list[int]]:
     """`count` records of struct format `fmt` (big-endian), returned as one list per field."""
     size = struct.calcsize(">" + fmt)
     r.check_count(count, size)
-    if len(set(fmt)) == 1:
-        flat = r.array(fmt[0], count * len(fmt))
-        return [flat[i :: len(fmt)] for i in range(len(fmt))]
-    records = struct.iter_unpack(">" + fmt, r.read(count * size)) if count else []
-    columns = [list(c) for c in zip(*records)]
-    return columns or [[] for _ in fmt]
+    flat = struct.unpack(f">{fmt * count}", r.read(count * size))
+    return [list(flat[i :: len(fmt)]) for i in range(len(fmt))]
 
 
 def write_columns(w: Writer, fmt: str, columns: list[list[int]], box: str) -> None:
@@ -25,7 +21,9 @@ def write_columns(w: Writer, fmt: str, columns: list[list[int]], box: str) -> No
     count = len(columns[0])
     if any(len(c) != count for c in columns):
         raise BmffError(f"'{box}' entry columns differ in length: {[len(c) for c in columns]}")
-    flat = [v for record in zip(*columns) for v in record]
+    flat: list[int] = [0] * (count * len(fmt))
+    for i, column in enumerate(columns):
+        flat[i :: len(fmt)] = column
     try:
         w.write(struct.pack(f">{fmt * count}", *flat))
     except struct.error as e:

@@ -9,7 +9,7 @@ import bmff
 from bmff import BmffError
 from bmff.boxes.movie import HandlerBox, MediaBox, MediaInformationBox
 from bmff.boxes.restricted import OriginalFormatBox, RestrictedSchemeInfoBox, SchemeInformationBox, SchemeTypeBox
-from bmff.boxes.sample_table import (AVCConfigurationBox, AudioSampleEntry, BitRateBox, ChunkLargeOffsetBox,
+from bmff.boxes.sample_table import (AUDIO_FORMATS, VISUAL_FORMATS, AVCConfigurationBox, AudioSampleEntry, BitRateBox, ChunkLargeOffsetBox,
                                      ChunkOffsetBox, CleanApertureBox, ColourInformationBox, CompactSampleSizeBox,
                                      CompositionOffsetBox, ESDBox, HEVCConfigurationBox, PixelAspectRatioBox,
                                      SampleDependencyTypeBox, SampleDescriptionBox, SampleEntry, SampleSizeBox,
@@ -132,6 +132,9 @@ visual = st.builds(VisualSampleEntry, st.sampled_from(["avc1", "avc3", "hvc1", "
 audio = st.builds(AudioSampleEntry, st.just("mp4a"), st.binary(min_size=6, max_size=6), u16, st.just(0),
                   st.binary(min_size=6, max_size=6), u16, u16, u16, u16, u32, st.just(b""), children)
 
+generic = st.builds(SampleEntry, fourcc.filter(lambda f: f not in VISUAL_FORMATS | AUDIO_FORMATS),
+                    st.binary(min_size=6, max_size=6), u16, trailing=st.binary(max_size=12))
+
 
 def columns(n, *strategies):
     """Equal-length columns for a table box."""
@@ -151,7 +154,7 @@ tables = st.one_of(
     u32s.map(SyncSampleBox),
     columns(4, *[st.integers(0, 3)] * 4).map(lambda c: SampleDependencyTypeBox(*c)),
     st.builds(ColourInformationBox, st.just("nclx"), u16, u16, u16, st.integers(0, 1), st.integers(0, 127)),
-    st.builds(SampleDescriptionBox, st.lists(visual | audio, max_size=2)))
+    st.builds(SampleDescriptionBox, st.lists(visual | audio | generic, max_size=2)))
 
 
 @settings(max_examples=200, deadline=None)
