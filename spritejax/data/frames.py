@@ -27,12 +27,14 @@ CHUNK_FRAMES = 64  # frames resampled at once: bounds the float32 working set fo
 # ---------------------------------------------------------------- pixels
 
 def to_float_rgb(image, name: str) -> np.ndarray:
-    """Any decoded image (gray, gray+alpha, RGB, RGBA; uint8/uint16/float) as float32 hw3 in [0, 1].
+    """Any decoded image (gray, gray+alpha, RGB, RGBA; bool/uint8/uint16/float) as float32 hw3 in [0, 1].
 
     Alpha is composited over black, so fully transparent pixels do not leak hidden colours.
     """
     image = np.asarray(image)
-    if image.dtype == np.uint8:
+    if image.dtype == bool:  # 1-bit images
+        pixels = image.astype(np.float32)
+    elif image.dtype == np.uint8:
         pixels = image.astype(np.float32) / 255.0
     elif image.dtype == np.uint16:
         pixels = image.astype(np.float32) / 65535.0

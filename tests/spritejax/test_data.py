@@ -204,6 +204,7 @@ def test_load_dataset_synthetic_applies_num_frames_and_holdout():
 # ---------------------------------------------------------------- image folders, videos, crops
 
 import imageio.v3 as iio  # noqa: E402
+import PIL.Image  # noqa: E402
 
 from spritejax.data import frames as frames_mod  # noqa: E402
 
@@ -248,7 +249,11 @@ def test_load_folder_converts_gray_and_rgba(tmp_path):
     rgba = np.zeros((16, 16, 4), np.uint8)
     rgba[..., 0], rgba[:8, :, 3] = 200, 255
     folder = _write_pngs(tmp_path / "g", [gray, rgba])
+    one_bit = np.zeros((16, 16), bool)
+    one_bit[:, :4] = True
+    PIL.Image.fromarray(one_bit).convert("1").save(folder / "frame2.png")
     ds = frames_mod.load_folder(str(folder), (16, 16))
+    np.testing.assert_array_equal(ds.frames_nhw3[2, 0, :, 1], one_bit[0].astype(np.float32))
     np.testing.assert_allclose(ds.frames_nhw3[0], 128 / 255, atol=1e-6)
     np.testing.assert_allclose(ds.frames_nhw3[1, :8, :, 0], 200 / 255, atol=1e-6)
     assert ds.frames_nhw3[1, 8:].max() == 0  # transparent → black
