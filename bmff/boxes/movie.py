@@ -1,5 +1,5 @@
-"""Movie and track structure (ISO/IEC 14496-12 §8.2–8.7, 8.10): mvhd, trak, tkhd, edts, elst, mdia, mdhd, hdlr,
-minf, vmhd, smhd, nmhd, sthd, dinf, dref, 'url ', 'urn ', udta.
+"""Movie and track structure (ISO/IEC 14496-12 §8.2–8.7, 8.10): mvhd, trak, tkhd, tref, edts, elst, mdia, mdhd,
+hdlr, minf, vmhd, smhd, nmhd, sthd, dinf, dref, 'url ', 'urn ', udta.
 
 Reserved and pre_defined runs are kept as read: QuickTime files store preview/poster times and component
 fields there, and a file must write back the bytes it was read from. ('uuid' boxes need no class: the generic
@@ -120,6 +120,34 @@ class TrackHeaderBox(FullBox):
         _write_matrix(w, self.matrix)
         w.u32(self.width)
         w.u32(self.height)
+
+
+@register()
+@dataclass
+class TrackReferenceBox(ContainerBox):
+    """'tref': one TrackReferenceTypeBox per reference type ('hint', 'cdsc', 'chap', 'font', ...)."""
+
+    TYPE = "tref"
+
+
+@register("tref", default_in=("tref",))
+@dataclass
+class TrackReferenceTypeBox(Box):
+    """A child of 'tref': its box type is the reference_type; track_IDs are the referenced tracks."""
+
+    reference_type: str = "cdsc"
+    track_IDs: list[int] = field(default_factory=list)
+
+    @property
+    def type(self) -> str:
+        return self.reference_type
+
+    @classmethod
+    def parse_body(cls, r: Reader, ctx: Context) -> "TrackReferenceTypeBox":
+        return cls(ctx.path[-1], r.array("I", r.remaining() // 4))
+
+    def build_body(self, w: Writer) -> None:
+        write_columns(w, "I", [self.track_IDs], self.reference_type)
 
 
 @register()

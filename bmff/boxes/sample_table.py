@@ -83,7 +83,7 @@ class SampleEntry(Box):
         if cls is not SampleEntry:
             return cls._parse_entry(r, ctx, fmt)
         kind = entry_class(fmt, ctx.handler_type)
-        if kind is SampleEntry or fmt in VISUAL_FORMATS | AUDIO_FORMATS:
+        if kind is SampleEntry or fmt in VISUAL_FORMATS or fmt in AUDIO_FORMATS:
             return kind._parse_entry(r, ctx, fmt)
         start = r.pos
         try:
@@ -130,7 +130,8 @@ class VisualSampleEntry(SampleEntry):
 
     @property
     def compressor_name(self) -> str:
-        return self.compressorname[1 : 1 + min(self.compressorname[0], 31)].decode("utf-8", "replace")
+        length = min(self.compressorname[0], 31) if self.compressorname else 0
+        return self.compressorname[1 : 1 + length].decode("utf-8", "replace")
 
     @classmethod
     def parse_fields(cls, r: Reader, ctx: Context) -> dict:

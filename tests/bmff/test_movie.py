@@ -10,7 +10,7 @@ from bmff.box import UnknownBox
 from bmff.boxes.movie import (DataEntryUrlBox, DataEntryUrnBox, DataInformationBox, DataReferenceBox, EditBox,
                               EditListBox, HandlerBox, MediaBox, MediaHeaderBox, MediaInformationBox,
                               MovieHeaderBox, NullMediaHeaderBox, SoundMediaHeaderBox, TrackBox, TrackHeaderBox,
-                              UserDataBox, VideoMediaHeaderBox)
+                              TrackReferenceBox, TrackReferenceTypeBox, UserDataBox, VideoMediaHeaderBox)
 from media_testing import RECIPES, assert_robust, leaf_bytes, media, reparse  # noqa: F401  (media: fixture)
 
 MOVIE_LEAVES = {"mvhd", "tkhd", "elst", "mdhd", "hdlr", "vmhd", "smhd", "dref", "url ", "edts", "dinf"}
@@ -71,6 +71,15 @@ def test_strings_without_nul_stay_trailing():
         raw = struct.pack(">I", len(raw)) + raw[4:]
         (back,) = bmff.parse(raw).boxes
         assert back.trailing == text and back.to_bytes() == raw
+
+
+def test_tref_types_and_odd_bytes():
+    tref = TrackReferenceBox(children=[TrackReferenceTypeBox("cdsc", [1, 2]), TrackReferenceTypeBox("chap", [3])])
+    back = reparse(tref)
+    assert back == tref and back.find("chap").track_IDs == [3]
+    odd = struct.pack(">I", 14) + b"hint\0\0\0\5\1\2"
+    (box,) = bmff.parse(struct.pack(">I", 8 + len(odd)) + b"tref" + odd).boxes
+    assert box.children[0].track_IDs == [5] and box.children[0].trailing == b"\1\2"
 
 
 def test_dref_count_beyond_bytes_is_an_error():
@@ -160,7 +169,7 @@ def test_random_leaf_boxes_round_trip(box):
 @given(tkhd, st.lists(elst, max_size=2), mdhd, hdlr, dref)
 def test_random_track_trees_round_trip(tkhd_box, elsts, mdhd_box, hdlr_box, dref_box):
     trak = TrackBox(children=[
-        tkhd_box, EditBox(children=elsts),
+        tkhd_box, TrackReferenceBox(children=[TrackReferenceTypeBox("cdsc", [1, 2])]), EditBox(children=elsts),
         MediaBox(children=[mdhd_box, hdlr_box, MediaInformationBox(children=[
             VideoMediaHeaderBox(), DataInformationBox(children=[dref_box])])]),
         UserDataBox(children=[UnknownBox(box_type="\xa9too", data=b"x")])])
