@@ -1,13 +1,15 @@
-"""Editing a parsed file: add or remove boxes, and write it back with every absolute file offset fixed.
+"""Editing a parsed file: add or remove boxes, and write it back with every file offset fixed.
 
 Chunk offsets (stco/co64), iloc extents stored at file offsets (construction_method 0), tfhd base_data_offset
-and tfra moof_offset all point at absolute byte positions. When a box before the media data grows or shrinks
-(a bigger 'moov', a new 'meta'), each of them must move by the shift of the top-level box it points into.
+and tfra moof_offset point at absolute byte positions; trun data_offset and the sidx sizes are distances
+between positions. When a box grows, shrinks or moves (a bigger 'moov', a new 'meta', a sample group added
+to a 'traf', 'moov' moved before 'mdat'), each must follow the top-level box its position lies in.
 
 Offsets anywhere in the tree are read in the coordinates of the top-level boxes' headers: the file as parsed
 (or as last fixed). `fix_offsets` moves every one to the new layout, widening fields that no longer fit
-(stco → co64, iloc offset sizes, tfra version 1), then re-bases the top-level headers so a second call is a
-no-op.
+(stco → co64, iloc offset sizes, tfra/sidx version 1), then re-bases the top-level headers so a second call
+is a no-op. Positions are resolved per top-level box: an offset into a nested box that itself moves inside
+its parent (e.g. into an 'idat' behind a grown 'iinf') follows its top-level box, not the nested one.
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ from dataclasses import dataclass
 from typing import Iterator
 
 from .box import Box, BmffError, Payload, UnknownBox, lookup
-from .boxes.fragments import (MovieFragmentRandomAccessBox, MovieFragmentRandomAccessOffsetBox,
-                              TrackFragmentHeaderBox, TrackFragmentRandomAccessBox)
+from .boxes.fragments import (MovieFragmentRandomAccessBox, MovieFragmentRandomAccessOffsetBox, SegmentIndexBox,
+                              TrackFragmentHeaderBox, TrackFragmentRandomAccessBox, TrackRunBox)
 from .boxes.meta import ItemLocationBox
 from .io import File
 
@@ -178,6 +180,40 @@ class _MoofOffsets:
                 self.box.version = 1
 
 
+class _RunDataOffsets:
+    """trun data_offset counts from a base (tfhd base_data_offset, or the start of the moof): when the bytes
+    between base and data change size (a grown 'moof'), the distance changes too."""
+
+    def __init__(self, base: int, truns: list[TrackRunBox]):
+        self.base, self.truns = base, truns
+        self.original = [t.data_offset for t in truns]
+
+    def apply(self, layout: Layout) -> None:
+        new_base = layout.map(self.base, "trun base offset")
+        for trun, offset in zip(self.truns, self.original):
+            trun.data_offset = layout.map(self.base + offset, "trun data_offset") - new_base
+
+
+class _SegmentIndex:
+    """sidx sizes and first_offset are distances between top-level boxes: recomputed from the mapped ends of each
+    referenced range, so growing a 'moof' it indexes keeps the index true."""
+
+    def __init__(self, sidx: SegmentIndexBox):
+        self.sidx, self.anchor = sidx, sidx.header.end
+        start = self.anchor + sidx.first_offset
+        self.bounds = [start]
+        for ref in sidx.references:
+            self.bounds.append(self.bounds[-1] + ref.referenced_size)
+
+    def apply(self, layout: Layout) -> None:
+        new = [layout.map(b, "sidx reference") for b in self.bounds]
+        self.sidx.first_offset = new[0] - layout.map(self.anchor, "sidx")
+        for ref, a, b in zip(self.sidx.references, new, new[1:]):
+            ref.referenced_size = b - a
+        if self.sidx.first_offset >= _U32:
+            self.sidx.version = 1
+
+
 class _MfraSize:
     """mfro repeats the size of its mfra, which widened tfra tables change."""
 
@@ -200,10 +236,32 @@ def _pointers(file: File) -> list:
             out.append(_BaseDataOffset(box))
         elif isinstance(box, TrackFragmentRandomAccessBox):
             out.append(_MoofOffsets(box))
+    for box in file.boxes:
+        if box.type == "moof" and box.header is not None:
+            out += [_RunDataOffsets(base, truns) for base, truns in _runs_with_known_base(box)]
+        elif isinstance(box, SegmentIndexBox) and box.header is not None:
+            out.append(_SegmentIndex(box))
     for box, _, _ in _walk(file.boxes):  # after the tfra tables, whose widening changes mfra's size
         if isinstance(box, MovieFragmentRandomAccessBox):
             out += [_MfraSize(box, c) for c in box.children if isinstance(c, MovieFragmentRandomAccessOffsetBox)]
     return out
+
+
+def _runs_with_known_base(moof: Box) -> Iterator[tuple[int, list[TrackRunBox]]]:
+    """Per traf: its base offset and its truns that carry a data_offset. A traf with no base_data_offset that
+    is neither default-base-is-moof nor the first continues after the previous traf's data: skipped, as its
+    runs move with that data."""
+    for k, traf in enumerate(c for c in moof.children if c.type == "traf"):
+        tfhd = next((c for c in traf.children if isinstance(c, TrackFragmentHeaderBox)), None)
+        if tfhd is None:
+            continue
+        if tfhd.base_data_offset is not None:
+            base = tfhd.base_data_offset
+        elif tfhd.flags & 0x020000 or k == 0:
+            base = moof.header.offset
+        else:
+            continue
+        yield base, [t for t in traf.children if isinstance(t, TrackRunBox) and t.data_offset is not None]
 
 
 # --------------------------------------------------------------------------------------------- fixing

@@ -85,18 +85,28 @@ def test_growing_moov_keeps_every_frame(faststart, tmp_path):
     assert (tmp_path / "back.mp4").read_bytes() == faststart.read_bytes()
 
 
-def test_fragmented_absolute_base_offsets_and_mfra_follow(tmp_path):
-    src = make_ffmpeg_file(tmp_path / "frag.mp4", ["-movflags", "frag_keyframe+empty_moov"])
+@pytest.mark.parametrize("movflags", ["frag_keyframe+empty_moov", "dash"])
+def test_growing_moov_and_every_fragment_keeps_every_frame(tmp_path, movflags):
+    """Absolute base_data_offset (plain fragments) or moof-relative data (dash, with a sidx per segment)."""
+    src = make_ffmpeg_file(tmp_path / "frag.mp4", ["-f", "mp4", "-movflags", movflags])
+    reference = framemd5(src)
     f = bmff.parse(src)
-    assert all(h.base_data_offset is not None for h in f.find_all("moof/traf/tfhd"))
     add_box(f.find("moov"), FreeSpaceBox(data=bytes(3000)), 1)
+    for traf in f.find_all("moof/traf"):
+        add_box(traf, FreeSpaceBox(data=bytes(100)))
     write_with_fixed_offsets(f, src)  # in place: the payloads are still read from the old file
+    assert framemd5(src) == reference
     g = bmff.parse(src)
     moofs = [b.header.offset for b in g.boxes if b.type == "moof"]
-    assert [h.base_data_offset for h in g.find_all("moof/traf/tfhd")] == moofs
     assert [e.moof_offset for e in g.find("mfra/tfra").entries] == moofs
     assert g.find("mfra/mfro").size == g.find("mfra").header.size
-    assert len(framemd5(src)) == 20
+    bases = [h.base_data_offset for h in g.find_all("moof/traf/tfhd")]
+    assert bases == (moofs if movflags.startswith("frag") else [None] * len(moofs))
+    for k, box in enumerate(g.boxes):  # each sidx indexes exactly the moof + mdat boxes up to the next sidx
+        if box.type == "sidx":
+            covered = [b for b in g.boxes[k + 1:k + 3]]
+            assert box.first_offset == 0 and [b.type for b in covered] == ["moof", "mdat"]
+            assert box.references[0].referenced_size == sum(b.header.size for b in covered)
 
 
 def test_heif_meta_growth_keeps_the_image(tmp_path):
