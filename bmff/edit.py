@@ -206,7 +206,10 @@ class _SegmentIndex:
             self.bounds.append(self.bounds[-1] + ref.referenced_size)
 
     def apply(self, layout: Layout) -> None:
-        new = [layout.map(b, "sidx reference") for b in self.bounds]
+        try:
+            new = [layout.map(b, "sidx reference") for b in self.bounds]
+        except BmffError:
+            return  # an index that already pointed past the file is left as it was: players can do without it
         self.sidx.first_offset = new[0] - layout.map(self.anchor, "sidx")
         for ref, a, b in zip(self.sidx.references, new, new[1:]):
             ref.referenced_size = b - a
