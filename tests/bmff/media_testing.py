@@ -1,7 +1,9 @@
 """Shared by the movie/sample-table/sample-group tests: small real files made by ffmpeg (skipped cleanly where
 ffmpeg is absent), ffprobe's view of them, and round-trip and fuzz checks."""
 
+import functools
 import json
+import pathlib
 import random
 import shutil
 import struct
@@ -24,18 +26,24 @@ RECIPES = {
 }
 
 
-@pytest.fixture(scope="session")
-def media(tmp_path_factory):
-    """name -> path of each recipe's file, made once per session."""
-    if shutil.which("ffmpeg") is None:
-        pytest.skip("ffmpeg is not installed")
-    folder = tmp_path_factory.mktemp("ffmpeg_media")
+@functools.cache
+def _make_all(folder: str) -> dict:
+    """Each recipe's file, made once per process even though every test module imports the fixture."""
     paths = {}
     for name, args in RECIPES.items():
-        path = folder / name
+        path = pathlib.Path(folder) / name
+        path.parent.mkdir(parents=True, exist_ok=True)
         subprocess.run(["ffmpeg", "-v", "error", "-y", *args, "-t", "1", str(path)], check=True)
         paths[name] = path
     return paths
+
+
+@pytest.fixture(scope="session")
+def media(tmp_path_factory):
+    """name -> path of each recipe's file."""
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("ffmpeg is not installed")
+    return _make_all(str(tmp_path_factory.getbasetemp() / "ffmpeg_media"))
 
 
 def ffprobe_packets(path, stream: int) -> list[dict]:
