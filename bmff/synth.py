@@ -59,16 +59,20 @@ def movie_box(sizes: list[int], samples_per_chunk: int, first_offset: int, times
     return MovieBox(children=[MovieHeaderBox(duration=duration * 1000 // timescale, next_track_ID=2), trak])
 
 
-def movie_boxes(sizes: list[int], samples_per_chunk: int = 10, payload: bytes | None = None) -> list[Box]:
-    """ftyp, moov, mdat with the samples back to back in mdat (payload: zeros of the right size by default)."""
+def movie_boxes(sizes: list[int], samples_per_chunk: int = 10, payload: bytes | None = None,
+                moov_last: bool = False) -> list[Box]:
+    """ftyp, moov, mdat (or ftyp, mdat, moov) with the samples back to back in mdat (payload: zeros of the
+    right size by default)."""
     ftyp = FileTypeBox("isom", 512, ["isom", "avc1"])
     total = sum(sizes)
+    mdat = MediaDataBox(data=bytes(total) if payload is None else payload)
     mdat_header = len(write_header("mdat", total))
+    if moov_last:
+        return [ftyp, mdat, movie_box(sizes, samples_per_chunk, len(ftyp.to_bytes()) + mdat_header)]
     placeholder = movie_box(sizes, samples_per_chunk, 0)
     # Chunk offsets are fixed-width, so the moov's size does not depend on their values.
     first = len(ftyp.to_bytes()) + len(placeholder.to_bytes()) + mdat_header
-    moov = movie_box(sizes, samples_per_chunk, first)
-    return [ftyp, moov, MediaDataBox(data=bytes(total) if payload is None else payload)]
+    return [ftyp, movie_box(sizes, samples_per_chunk, first), mdat]
 
 
 def write_movie(path: str | os.PathLike, sizes: list[int], samples_per_chunk: int = 10) -> int:

@@ -36,7 +36,7 @@ class Finding:
 
 Check = Callable[[File], Iterable["Finding | str"]]
 CHECKS: dict[str, Check] = {}
-PLUGINS: tuple[str, ...] = ()  # modules imported before running, each registering more checks
+PLUGINS: tuple[str, ...] = ("bmff.validate_amd1",)  # modules imported before running, each registering more checks
 
 
 def check(name: str) -> Callable[[Check], Check]:
@@ -406,7 +406,9 @@ def _sample_tables(f: File) -> Iterator[Finding]:
     """The tables agree with each other: counts in stts/ctts/stsz, stsc over stco, stss numbers, stsd indices."""
     for path, t in _track_paths(f):
         stbl = t.trak.find("mdia/minf/stbl")
-        if not parsed(stbl, "children") or any(not parsed(c) for c in stbl.boxes if c.type in tracks.TABLES):
+        types = children_types(stbl) if parsed(stbl, "children") else []
+        if (not types or any(not set(group) & set(types) for group in REQUIRED_CHILDREN["stbl"])
+                or any(not parsed(c) for c in stbl.boxes if c.type in tracks.TABLES)):
             continue  # missing or unreadable tables are reported by required-children / unknown-version
         path += "/mdia[0]/minf[0]/stbl[0]"
         st = tracks.sample_table(t.trak)

@@ -96,3 +96,123 @@ def test_lenient_parse_of_truncated_mdat_keeps_what_is_there(tmp_path):
     path.write_bytes(raw)
     f, damage = parse_lenient(path)
     assert len(damage) == 1 and f.to_bytes() == raw
+
+
+# --------------------------------------------------------------------------------------------- movies
+
+from pathlib import Path  # noqa: E402
+
+from bmff import synth  # noqa: E402
+
+FIXTURES = Path(__file__).parent / "fixtures"
+SIZES = [100, 200, 300] * 10  # 30 samples, 3 per chunk except the last chunk
+
+
+def movie(edit=None, sizes=SIZES):
+    """A clean synthetic movie, optionally edited (edit(file) changes boxes in place), reparsed from bytes.
+    The moov comes last, so edits that resize it move no media."""
+    f = bmff.parse(b"".join(b.to_bytes() for b in synth.movie_boxes(sizes, 7, moov_last=True)))
+    if edit:
+        edit(f)
+    return bmff.parse(f.to_bytes())
+
+
+def stbl_of(f):
+    return f.find("moov/trak/mdia/minf/stbl")
+
+
+def add_stsc_run(f, first_chunk):
+    stsc = stbl_of(f).find("stsc")
+    for column, value in ((stsc.first_chunk, first_chunk), (stsc.samples_per_chunk, 1),
+                          (stsc.sample_description_index, 1)):
+        column.append(value)
+
+
+def test_clean_synthetic_movie_has_no_findings():
+    assert run_checks(movie()) == []
+
+
+@pytest.mark.parametrize("edit, check, text", [
+    (lambda f: stbl_of(f).find("stts").sample_count.__setitem__(0, 29), "sample-tables", "stts covers 29"),
+    (lambda f: add_stsc_run(f, 9), "sample-tables", "beyond 5 chunks"),
+    (lambda f: stbl_of(f).find("stsc").sample_description_index.__setitem__(0, 2), "sample-tables",
+     "sample_description_index [2] but 'stsd' has 1 entries"),
+    (lambda f: setattr(stbl_of(f).find("stss"), "sample_number", [5, 2]), "sample-tables",
+     "not strictly increasing"),
+    (lambda f: stbl_of(f).find("stco").chunk_offset.__setitem__(4, 1 << 20), "media-in-mdat",
+     "runs past the end of the file"),
+    (lambda f: stbl_of(f).find("stco").chunk_offset.__setitem__(0, 0), "media-in-mdat", "not inside one 'mdat'"),
+    (lambda f: stbl_of(f).children.remove(stbl_of(f).find("stts")), "required-children", "'stbl' has no 'stts'"),
+    (lambda f: setattr(f.find("moov/mvhd"), "next_track_ID", 1), "track-ids",
+     "next_track_ID 1 is not larger than the largest track_ID in use (1)"),
+    (lambda f: f.find("moov").children.append(f.find("moov/trak")), "track-ids", "track_ID 1 is used by 2 tracks"),
+])
+def test_each_track_rule_breaks_alone(edit, check, text):
+    findings = run_checks(movie(edit))
+    assert {x.check for x in findings} == {check}, [str(x) for x in findings]
+    assert any(text in x.message for x in findings), [str(x) for x in findings]
+
+
+def test_constant_size_table_claiming_billions_of_samples_is_cheap():
+    def claim(f):
+        stsz = stbl_of(f).find("stsz")
+        stsz.sample_size, stsz.sample_count, stsz.entry_size = 1, 0xFFFFFFFF, []
+
+    findings = run_checks(movie(claim))
+    assert [x.check for x in findings] == ["sample-tables"] and "more than the limit" in findings[0].message
+
+
+def fixture(name):
+    return bmff.parse((FIXTURES / name).read_bytes())
+
+
+def reparse(f):
+    return bmff.parse(f.to_bytes())
+
+
+def test_fragment_rules():
+    f = fixture("frag.mp4")
+    moofs = [b for b in f.boxes if b.type == "moof"]
+    moofs[1].find("mfhd").sequence_number = 1
+    moofs[0].find("traf/trun").data_offset += 1 << 16
+    findings = run_checks(reparse(f))
+    assert sorted((x.check, x.severity) for x in findings) == [("fragment-sequence", "warning"),
+                                                               ("media-in-mdat", "error")]
+    assert "fragment run at" in next(x.message for x in findings if x.check == "media-in-mdat")
+    g = fixture("frag.mp4")
+    for moof in (b for b in g.boxes if b.type == "moof"):
+        moof.find("traf/tfhd").track_ID = 5
+    assert {x.check for x in run_checks(reparse(g))} == {"track-ids"}
+
+
+@pytest.mark.parametrize("edit, check, text", [
+    (lambda m: setattr(m.find("pitm"), "item_ID", 7), "item-ids", "'pitm' names item 7"),
+    (lambda m: m.find("iinf").children.append(m.find("iinf/infe")), "item-ids", "declared more than once"),
+    (lambda m: setattr(m.find("iloc").items[0].extents[0], "extent_length", 5000), "iloc-extents",
+     "runs past the file"),
+    (lambda m: setattr(m.find("iloc").items[0], "construction_method", 1) or setattr(m.find("iloc"), "version", 1),
+     "iloc-extents", "stored in 'idat' but the meta has none"),
+    (lambda m: setattr(m.find("iprp/ipma").entries[0].associations[0], "property_index", 9), "ipma-properties",
+     "property index(es) [9]; 'ipco' holds 3"),
+])
+def test_each_item_rule_breaks_alone(edit, check, text):
+    f = fixture("img.heic")
+    edit(f.find("meta"))
+    findings = run_checks(reparse(f))
+    assert {x.check for x in findings} == {check}, [str(x) for x in findings]
+    assert any(text in x.message for x in findings), [str(x) for x in findings]
+
+
+def test_iref_to_undeclared_item():
+    from bmff.boxes.meta import ItemReferenceBox, SingleItemTypeReferenceBox
+
+    f = fixture("img.heic")
+    f.find("meta").children.append(ItemReferenceBox([SingleItemTypeReferenceBox("thmb", 1, [42])]))
+    (finding,) = run_checks(reparse(f))
+    assert finding.check == "item-ids" and "undeclared item(s) [42]" in finding.message
+
+
+def test_real_fixtures_are_clean():
+    for p in sorted(FIXTURES.iterdir()):
+        if p.suffix != ".md":
+            assert not has_errors(run_checks(bmff.parse(p))), p.name
