@@ -138,8 +138,13 @@ def sgpd(draw):
                                      version=version)
 
 
+sgpd_v0 = st.builds(SampleGroupDescriptionBox, st.just("roll"),
+                    entries=st.lists(st.builds(RollRecoveryEntry, st.integers(-2 ** 15, 2 ** 15 - 1)), max_size=4),
+                    version=st.just(0))
+
+
 @settings(max_examples=200, deadline=None)
-@given(sbgp() | sgpd())
+@given(sbgp() | sgpd() | sgpd_v0)
 def test_random_sample_group_boxes_round_trip(box):
     assert reparse(box) == box
 

@@ -123,9 +123,14 @@ def test_absurd_counts_raise_before_allocating():
 u8, u16, u32 = st.integers(0, 255), st.integers(0, 2 ** 16 - 1), st.integers(0, 2 ** 32 - 1)
 u32s = st.lists(u32, max_size=6)
 fourcc = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=4, max_size=4)
+colr = st.one_of(
+    st.builds(ColourInformationBox, st.just("nclx"), u16, u16, u16, st.integers(0, 1), st.integers(0, 127)),
+    st.builds(ColourInformationBox, st.just("nclc"), u16, u16, u16),
+    st.builds(ColourInformationBox, st.sampled_from(["rICC", "prof"]), ICC_profile=st.binary(max_size=9)))
 children = st.lists(st.one_of(st.builds(PixelAspectRatioBox, u32, u32), st.builds(BitRateBox, u32, u32, u32),
-                              st.builds(AVCConfigurationBox, st.binary(max_size=20)),
-                              st.builds(ESDBox, st.binary(max_size=20))), max_size=3)
+                              *(st.builds(c, st.binary(max_size=30)) for c in (AVCConfigurationBox,
+                                HEVCConfigurationBox, VvcConfigurationBox, ESDBox)),
+                              st.builds(CleanApertureBox, *[u32] * 8), colr), max_size=3)
 visual = st.builds(VisualSampleEntry, st.sampled_from(["avc1", "avc3", "hvc1", "hev1", "vvc1", "vvi1", "resv"]),
                    st.binary(min_size=6, max_size=6), u16, st.binary(min_size=16, max_size=16), u16, u16, u32, u32,
                    u32, u16, st.binary(min_size=32, max_size=32), u16, st.integers(-2 ** 15, 2 ** 15 - 1), children)
@@ -148,12 +153,13 @@ tables = st.one_of(
     columns(3, u32, u32, u32).map(lambda c: SampleToChunkBox(*c)),
     u32s.map(lambda s: SampleSizeBox(0, len(s), s)),
     st.tuples(st.integers(1, 2 ** 32 - 1), u32).map(lambda t: SampleSizeBox(*t)),
-    st.builds(CompactSampleSizeBox, st.integers(0, 2 ** 24 - 1), st.just(4), st.lists(st.integers(0, 15), max_size=7)),
-    st.builds(CompactSampleSizeBox, st.integers(0, 2 ** 24 - 1), st.just(16), st.lists(u16, max_size=7)),
+    st.sampled_from([4, 8, 16]).flatmap(lambda bits: st.builds(
+        CompactSampleSizeBox, st.integers(0, 2 ** 24 - 1), st.just(bits),
+        st.lists(st.integers(0, 2 ** bits - 1), max_size=7))),
     u32s.map(ChunkOffsetBox), st.lists(st.integers(0, 2 ** 64 - 1), max_size=5).map(ChunkLargeOffsetBox),
     u32s.map(SyncSampleBox),
     columns(4, *[st.integers(0, 3)] * 4).map(lambda c: SampleDependencyTypeBox(*c)),
-    st.builds(ColourInformationBox, st.just("nclx"), u16, u16, u16, st.integers(0, 1), st.integers(0, 127)),
+    colr, st.builds(SampleTableBox, st.lists(u32s.map(ChunkOffsetBox), max_size=2)),
     st.builds(SampleDescriptionBox, st.lists(visual | audio | generic, max_size=2)))
 
 
