@@ -1,0 +1,130 @@
+"""Parse speed and memory of bmff on synthetic MP4s: mdat-heavy (100 MB and 1 GB, same moov) and moov-heavy.
+
+The files are written sparsely (the mdat payload is never written), so making them costs no time. Figures per
+file: parse MB/s (median of several parses), tracemalloc peak during a parse, and the max RSS of a fresh
+interpreter while it parses it. Peak memory must not grow with the mdat: the
+100 MB and 1 GB files share their moov. Baseline in the same run: reading the file's bytes with a plain
+1 MiB read loop. One JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+
+import bmff
+from bmff import synth, tracks
+
+MB = 1e6
+# VmHWM is the peak RSS of this process image alone (ru_maxrss would include the parent's, kept across exec).
+RSS_SCRIPT = """
+import sys
+import bmff
+def hwm_kb():
+    return next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM"))
+before = hwm_kb()
+f = bmff.parse(sys.argv[1])
+print(hwm_kb() - before)
+"""
+
+
+def sizes_for(n_samples: int, mean: int, seed: int = 0) -> list[int]:
+    """Sample sizes around a mean (a variable stsz table, as real video has)."""
+    rng = random.Random(seed)
+    return [rng.randint(mean // 2, mean * 3 // 2) for _ in range(n_samples)]
+
+
+def median_seconds(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def read_loop(path: Path) -> None:
+    with open(path, "rb", buffering=0) as fp:
+        while fp.read(1 << 20):
+            pass
+
+
+def peak_rss_growth_kb(path: Path) -> int:
+    """How much a fresh interpreter's peak RSS grows while it parses the file (Linux /proc)."""
+    out = subprocess.run([sys.executable, "-c", RSS_SCRIPT, str(path)], check=True, capture_output=True,
+                         text=True).stdout
+    return int(out.split()[-1])
+
+
+def tracemalloc_peak(path: Path) -> int:
+    tracemalloc.start()
+    try:
+        f = bmff.parse(path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    del f
+    return peak
+
+
+def measure(path: Path, repeats: int) -> dict:
+    size = path.stat().st_size
+    parse_s = median_seconds(lambda: bmff.parse(path), repeats)
+    read_s = median_seconds(lambda: read_loop(path), max(1, repeats // 2))
+    f = bmff.parse(path)
+    moov = next(b for b in f.boxes if b.type == "moov")
+    (track,) = tracks.tracks(f)
+    t0 = time.perf_counter()
+    n = len(tracks.samples(track.trak))
+    samples_s = time.perf_counter() - t0
+    return {
+        "file_MB": round(size / MB, 1), "moov_MB": round(moov.header.size / MB, 2), "samples": n,
+        "parse_ms": round(parse_s * 1e3, 2), "parse_MB_per_s": round(size / MB / parse_s, 1),
+        "moov_parse_MB_per_s": round(moov.header.size / MB / parse_s, 1),
+        "baseline_read_MB_per_s": round(size / MB / read_s, 1),
+        "ratio_parse_vs_read": round(read_s / parse_s, 2),
+        "sample_table_walk_samples_per_s": round(n / samples_s),
+        "tracemalloc_peak_MB": round(tracemalloc_peak(path) / MB, 2),
+        "peak_rss_growth_MB": round(peak_rss_growth_kb(path) * 1024 / MB, 1),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--samples", type=int, default=100_000, help="samples of the mdat-heavy files")
+    ap.add_argument("--moov-samples", type=int, default=2_000_000, help="samples of the moov-heavy file")
+    ap.add_argument("--repeats", type=int, default=5)
+    args = ap.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        files = {
+            "mdat_1GB": sizes_for(args.samples, 10_000),
+            "mdat_100MB": sizes_for(args.samples, 1_000),
+            "moov_heavy": sizes_for(args.moov_samples, 50, seed=1),
+        }
+        paths = {}
+        for name, sizes in files.items():
+            paths[name] = folder / f"{name}.mp4"
+            synth.write_movie(paths[name], sizes, samples_per_chunk=10)
+        results = {name: measure(path, args.repeats) for name, path in paths.items()}
+    big, small = results["mdat_1GB"], results["mdat_100MB"]
+    print(json.dumps({
+        "benchmark": "bmff_parse", "python": sys.version.split()[0], **results,
+        "tracemalloc_peak_ratio_1GB_vs_100MB": round(big["tracemalloc_peak_MB"] / small["tracemalloc_peak_MB"], 3),
+        "peak_rss_growth_MB_1GB_vs_100MB": [big["peak_rss_growth_MB"], small["peak_rss_growth_MB"]],
+        "parse_MB_per_s_1GB": big["parse_MB_per_s"], "baseline_read_MB_per_s_1GB": big["baseline_read_MB_per_s"],
+        "ratio_parse_vs_read_1GB": big["ratio_parse_vs_read"],
+    }))
+
+
+if __name__ == "__main__":
+    main()
