@@ -207,7 +207,8 @@ class ItemInfoEntry(FullBox):
     """'infe'. Versions 2/3 carry item_type (u16/u32 item_ID); 0/1 carry MIME-like strings only.
 
     Optional strings are None when absent (content_encoding after content_type; extension_type in v1,
-    whose ItemInfoExtension body stays in `trailing`).
+    whose ItemInfoExtension body stays in `trailing`). Editing item_type is allowed: strings its type does not
+    code are not written, and a required string left None is written empty.
     """
 
     TYPE = "infe"

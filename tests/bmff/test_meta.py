@@ -75,6 +75,12 @@ def test_infe_variants():
     assert reparse(ItemInfoEntry(1, 0, "mime", "x", "text/plain")).content_encoding is None
 
 
+def test_infe_retyped_items_write_only_the_strings_their_type_codes():
+    retyped = reparse(ItemInfoEntry(1, 0, "hvc1", "x", "text/plain", "gzip", "urn:x"))
+    assert (retyped.content_type, retyped.content_encoding, retyped.item_uri_type) == (None, None, None)
+    assert reparse(ItemInfoEntry(1, 0, "mime", "x")).content_type == ""
+
+
 def test_iref_children_take_parent_width_and_any_4cc():
     iref = ItemReferenceBox([SingleItemTypeReferenceBox("pred", 2, [1]),
                              SingleItemTypeReferenceBox("zzzz", 3, [1, 2])], version=1)
