@@ -1,6 +1,7 @@
 """Shared by the item/fragment/edit tests: small real files made by heif-enc and ffmpeg, skipped cleanly where
 the tool is absent. A PNG is written with the standard library so no imaging package is needed."""
 
+import random
 import shutil
 import struct
 import subprocess
@@ -58,8 +59,6 @@ def framemd5(path):
 
 def mutants(raw: bytes, count: int, seed: int):
     """`count` copies of raw, each truncated and/or with a few bytes overwritten (deterministic)."""
-    import random
-
     rng = random.Random(seed)
     for _ in range(count):
         data = bytearray(raw[: rng.randrange(len(raw) + 1)] if rng.random() < 0.3 else raw)

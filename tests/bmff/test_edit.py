@@ -13,7 +13,6 @@ from bmff.box import lookup
 from bmff.boxes.file import FileTypeBox, FreeSpaceBox, MediaDataBox
 from bmff.boxes.meta import ItemLocation, ItemLocationBox, ItemLocationExtent, MetaBox, item_data
 from bmff.edit import Layout, add_box, fix_offsets, remove_box, write_with_fixed_offsets
-
 from item_media import framemd5, make_ffmpeg_file, make_heif, mutants
 
 

@@ -9,13 +9,12 @@ from hypothesis import given, settings, strategies as st
 
 import bmff
 from bmff import BmffError
-from item_media import make_ffmpeg_file, mutants
-
 from bmff.boxes.fragments import (MovieExtendsBox, MovieExtendsHeaderBox, MovieFragmentBox, MovieFragmentHeaderBox,
                                   MovieFragmentRandomAccessBox, MovieFragmentRandomAccessOffsetBox,
                                   SegmentIndexBox, SegmentIndexReference, TrackExtendsBox,
                                   TrackFragmentBaseMediaDecodeTimeBox, TrackFragmentBox, TrackFragmentHeaderBox,
                                   TrackFragmentRandomAccessBox, TrackFragmentRandomAccessEntry, TrackRunBox)
+from item_media import make_ffmpeg_file, mutants
 
 
 def reparse(box):

@@ -10,13 +10,12 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 import bmff
 from bmff import BmffError, UnknownBox
-from bmff.box import Source
-from item_media import EXIF, XMP, make_heif, mutants
-
+from bmff.box import Payload, Source
 from bmff.boxes.meta import (ItemDataBox, ItemInfoBox, ItemInfoEntry, ItemLocation, ItemLocationBox,
                              ItemLocationExtent, ItemPropertiesBox, ItemPropertyAssociation,
                              ItemPropertyAssociationBox, ItemPropertyAssociationEntry, ItemPropertyContainerBox,
                              ItemReferenceBox, MetaBox, PrimaryItemBox, SingleItemTypeReferenceBox, item_data)
+from item_media import EXIF, XMP, make_heif, mutants
 
 
 def reparse(box):
@@ -119,7 +118,7 @@ def test_idat_is_lazy_and_unknown_properties_stay_bytes():
     meta = MetaBox([ItemDataBox(data=b"abc"),
                     ItemPropertiesBox([ItemPropertyContainerBox([UnknownBox(box_type="qqqq", data=b"\1\2")])])])
     back = reparse(meta)
-    assert isinstance(back.find("idat").data, bmff.box.Payload) and back.find("idat").data == b"abc"
+    assert isinstance(back.find("idat").data, Payload) and back.find("idat").data == b"abc"
     assert back.find("iprp/ipco/qqqq").data == b"\1\2"
 
 
