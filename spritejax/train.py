@@ -13,6 +13,7 @@ uninterrupted one. Workdir layout: config.json, checkpoints/, metrics.jsonl, ten
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import pathlib
@@ -38,22 +39,26 @@ _INIT_STREAM = 0xFFFFFFFF
 # ----------------------------------------------------------------------------------------------- setup
 
 
-def make_optimizer(model, optim_cfg) -> optax.GradientTransformation:
+def make_optimizer(model, lr: float, bg_lr: float, weight_decay: float) -> optax.GradientTransformation:
     """AdamW with PyTorch's defaults (betas 0.9/0.999, eps 1e-8, weight decay 0.01); by model.param_labels:
     the learned background at bg_lr, a fixed (k-means) colour not updated at all."""
 
-    def adamw(lr):
-        return optax.adamw(lr, b1=0.9, b2=0.999, eps=1e-8, weight_decay=optim_cfg.weight_decay)
+    def adamw(rate):
+        return optax.adamw(rate, b1=0.9, b2=0.999, eps=1e-8, weight_decay=weight_decay)
 
-    transforms = {"default": adamw(optim_cfg.lr), "background": adamw(optim_cfg.bg_lr),
-                  "frozen": optax.set_to_zero()}
+    transforms = {"default": adamw(lr), "background": adamw(bg_lr), "frozen": optax.set_to_zero()}
     return optax.multi_transform(transforms, model.param_labels)
 
 
-def lambda_beta_at(step, loss_cfg, num_steps: int):
-    """λBeta for `step` (traced): lambda_beta, then lambda_beta_finetune for the last finetune_steps."""
-    finetune_from = num_steps - loss_cfg.finetune_steps
-    return jnp.where(step >= finetune_from, loss_cfg.lambda_beta_finetune, loss_cfg.lambda_beta).astype(jnp.float32)
+def _optim_args(cfg) -> tuple:
+    return float(cfg.optim.lr), float(cfg.optim.bg_lr), float(cfg.optim.weight_decay)
+
+
+def lambda_beta_at(step: int, loss_cfg, num_steps: int) -> float:
+    """λBeta for the update from `step` to step+1: lambda_beta, then lambda_beta_finetune for the last
+    finetune_steps. Computed on the host and passed to the step as a traced scalar (no recompilation)."""
+    finetune = step >= num_steps - loss_cfg.finetune_steps
+    return float(loss_cfg.lambda_beta_finetune if finetune else loss_cfg.lambda_beta)
 
 
 def frame_keys(seed: int, step, frame_ids_b):
@@ -85,10 +90,20 @@ def kmeans_frames(dataset, seed: int, count: int = 100) -> np.ndarray:
 
 def init_state(model, cfg, init_frames_bhw3) -> dict:
     """TrainState {'step', 'params', 'opt_state'} (a plain dict: orbax saves it as a pytree)."""
-    key = jax.random.fold_in(jax.random.key(cfg.train.seed), jnp.uint32(_INIT_STREAM))
+    return _init_state(model, _optim_args(cfg), cfg.train.seed, init_frames_bhw3)
+
+
+def _init_state(model, optim_args: tuple, seed, init_frames_bhw3) -> dict:
+    key = jax.random.fold_in(jax.random.key(seed), jnp.uint32(_INIT_STREAM))
     params = model.init(key, init_frames_bhw3)
     return {"step": jnp.zeros((), jnp.int32), "params": params,
-            "opt_state": make_optimizer(model, cfg.optim).init(params)}
+            "opt_state": make_optimizer(model, *optim_args).init(params)}
+
+
+@functools.lru_cache(maxsize=8)
+def _jit_init(model, optim_args: tuple, sharding):
+    """jit (seed, frames) -> TrainState placed with `sharding`; one compilation per model in the process."""
+    return jax.jit(functools.partial(_init_state, model, optim_args), out_shardings=sharding)
 
 
 def abstract_state(model, cfg, sharding, init_frames_bhw3) -> dict:
@@ -98,21 +113,24 @@ def abstract_state(model, cfg, sharding, init_frames_bhw3) -> dict:
 
 
 def make_train_step(model, cfg, mesh):
-    """jit step(state, frames_bhw3, frame_ids_b) -> (state, metrics); state donated, batch split over "data".
+    """jit step(state, frames_bhw3, frame_ids_b, seed, lambda_beta) -> (state, metrics).
 
-    A step whose loss or gradients are not finite leaves the state untouched (metrics['finite'] == False),
-    so the state in memory is always the last good one.
+    The state is donated and replicated, the batch split over "data"; seed and λBeta are traced scalars. One
+    compiled step per (model, optimiser, λsparse, mesh), shared by every run in the process. A step whose loss
+    or gradients are not finite leaves the state untouched (metrics['finite'] False): the state in memory is
+    always the last good one.
     """
+    return _train_step(model, *_optim_args(cfg), float(cfg.loss.lambda_sparse), mesh)
+
+
+@functools.lru_cache(maxsize=8)
+def _train_step(model, lr, bg_lr, weight_decay, lambda_sparse, mesh):
     from .losses import loss_fn
 
-    optimizer = make_optimizer(model, cfg.optim)
-    seed, num_steps, lambda_sparse = cfg.train.seed, cfg.train.num_steps, cfg.loss.lambda_sparse
-    loss_cfg = cfg.loss
+    optimizer = make_optimizer(model, lr, bg_lr, weight_decay)
 
-    def step_fn(state, frames_bhw3, frame_ids_b):
-        step = state["step"]
-        keys_b = frame_keys(seed, step, frame_ids_b)
-        lambda_beta = lambda_beta_at(step, loss_cfg, num_steps)
+    def step_fn(state, frames_bhw3, frame_ids_b, seed, lambda_beta):
+        keys_b = frame_keys(seed, state["step"], frame_ids_b)
 
         def objective(params):
             out = model.apply(params, frames_bhw3, keys_b, mode="soft")
@@ -122,15 +140,15 @@ def make_train_step(model, cfg, mesh):
         grad_norm = optax.global_norm(grads)
         finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
         updates, opt_state = optimizer.update(grads, state["opt_state"], state["params"])
-        stepped = {"step": step + 1, "params": optax.apply_updates(state["params"], updates),
+        stepped = {"step": state["step"] + 1, "params": optax.apply_updates(state["params"], updates),
                    "opt_state": opt_state}
         new_state = jax.tree.map(lambda new, old: jnp.where(finite, new, old), stepped, state)
         metrics = {**metrics, "loss": loss, "grad_norm": grad_norm, "lambda_beta": lambda_beta, "finite": finite}
         return new_state, metrics
 
     replicated, split = NamedSharding(mesh, P()), NamedSharding(mesh, P("data"))
-    return jax.jit(step_fn, in_shardings=(replicated, split, split), out_shardings=(replicated, replicated),
-                   donate_argnums=0)
+    return jax.jit(step_fn, in_shardings=(replicated, split, split, replicated, replicated),
+                   out_shardings=(replicated, replicated), donate_argnums=0)
 
 
 def global_batch(mesh, local_frames_bhw3: np.ndarray, local_ids_b: np.ndarray, global_batch_size: int):
@@ -238,7 +256,7 @@ def train(cfg, workdir, progress: bool = True, stop_at: int | None = None, datas
     ckpts = Checkpoints(workdir, keep=tc.keep_checkpoints)
     last_saved = ckpts.latest_step()
     if last_saved is None:
-        state = jax.jit(lambda f: init_state(model, cfg, f), out_shardings=replicated)(init_frames)
+        state = _jit_init(model, _optim_args(cfg), replicated)(np.int32(tc.seed), init_frames)
     else:
         state, data_state = ckpts.restore(last_saved, abstract_state(model, cfg, replicated, init_frames))
         iterator.set_state(data_state)
@@ -266,7 +284,9 @@ def train(cfg, workdir, progress: bool = True, stop_at: int | None = None, datas
                 + (f"last good checkpoint: step {good} in {ckpts.directory}" if good is not None
                    else "no checkpoint was written")
                 + "; try a lower optim.lr or check the data for NaN/Inf")
-        if done % tc.log_every == 0 or done == end:
+        if done == start + 1:
+            timer = (time.perf_counter(), done)  # throughput excludes the first step's compilation
+        elif done % tc.log_every == 0 or done == end:
             now = time.perf_counter()
             metrics["frames_per_s"] = (done - timer[1]) * tc.batch_size / max(now - timer[0], 1e-9)
             metrics["epoch"] = done * tc.batch_size / len(dataset.train_idx)
@@ -282,7 +302,8 @@ def train(cfg, workdir, progress: bool = True, stop_at: int | None = None, datas
             for step in range(start, end):
                 ids_b = dataset.train_idx[iterator.next()]
                 frames, ids = global_batch(mesh, dataset.frames_nhw3[ids_b], ids_b, tc.batch_size)
-                state, metrics = step_fn(state, frames, ids)
+                lambda_beta = lambda_beta_at(step, cfg.loss, tc.num_steps)
+                state, metrics = step_fn(state, frames, ids, np.int32(tc.seed), np.float32(lambda_beta))
                 if pending is not None:
                     check(*pending)
                 pending, done = (step + 1, metrics), step + 1
@@ -311,6 +332,13 @@ def train(cfg, workdir, progress: bool = True, stop_at: int | None = None, datas
     return {**last, "step": final_step, "interrupted": interrupted}
 
 
+@functools.lru_cache(maxsize=4)
+def _reconstruct(model):
+    """jit (params, frames_bhw3, keys_b, mode) -> recon_bhw3, one per model in the process."""
+    return jax.jit(lambda params, frames, keys, mode: model.apply(params, frames, keys, mode=mode).recon_bhw3,
+                   static_argnames="mode")
+
+
 class _Sampler:
     """Every sample_every steps: inputs / soft / hard reconstructions of fixed frames → samples/step_N.png."""
 
@@ -321,8 +349,7 @@ class _Sampler:
         pool = dataset.test_idx if len(dataset.test_idx) else dataset.train_idx
         self.frames_bhw3 = jnp.asarray(dataset.frames_nhw3[pool[:8]])
         self.keys_b = frame_keys(cfg.train.seed, 0, jnp.asarray(pool[:8], jnp.int32))
-        self.forward = jax.jit(lambda params, frames, keys, mode: model.apply(params, frames, keys, mode=mode).recon_bhw3,
-                               static_argnames="mode")
+        self.forward = _reconstruct(model)
         self.directory = workdir / "samples"
         self.directory.mkdir(exist_ok=True)
         self.log = log
