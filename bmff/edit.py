@@ -273,19 +273,35 @@ def _runs_with_known_base(moof: Box) -> Iterator[tuple[int, list[TrackRunBox]]]:
 MAX_ROUNDS = 8  # widening a field grows its box, which can move later boxes again; this settles in 2-3 rounds
 
 
+class _Unmoved:
+    """The layout in which nothing moved: applying it puts every offset back to its value as read."""
+
+    @staticmethod
+    def map(offset: int, what: str) -> int:
+        return offset
+
+
 def fix_offsets(file: File) -> File:
-    """Move every absolute offset in `file` to the layout it will be written in (in place; returns file)."""
+    """Move every absolute offset in `file` to the layout it will be written in (in place; returns file).
+
+    On a BmffError every offset is put back as it was read (a table already widened to co64 stays widened).
+    """
     pointers = _pointers(file)
     layout = Layout.of(file)
-    for _ in range(MAX_ROUNDS):
+    try:
+        for _ in range(MAX_ROUNDS):
+            for p in pointers:
+                p.apply(layout)
+            settled = Layout.of(file)
+            if settled == layout:
+                break
+            layout = settled
+        else:
+            raise BmffError(f"offsets did not settle after {MAX_ROUNDS} rounds")
+    except BmffError:
         for p in pointers:
-            p.apply(layout)
-        settled = Layout.of(file)
-        if settled == layout:
-            break
-        layout = settled
-    else:
-        raise BmffError(f"offsets did not settle after {MAX_ROUNDS} rounds")
+            p.apply(_Unmoved)
+        raise
     _rebase(file)
     return file
 

@@ -30,16 +30,20 @@ def test_add_and_remove_by_identity():
         add_box(a, b)
 
 
-def test_offset_into_a_removed_box_is_an_error():
-    mdat_body = b"payload"
-    iloc = ItemLocationBox(4, 4, 0, 0, [ItemLocation(1, extents=[ItemLocationExtent(0, 7)])])
-    f0 = bmff.File([MetaBox([iloc]), UnknownBox(box_type="mdat", data=mdat_body)])
-    iloc.items[0].extents[0].extent_offset = len(f0.boxes[0].to_bytes()) + 8
-    f = bmff.parse(f0.to_bytes())
-    assert item_data(f.find("meta"), 1, f.source) == mdat_body
-    remove_box(f, f.boxes[1])
-    with pytest.raises(BmffError, match="in no box"):
+def test_offset_into_a_removed_box_is_an_error_and_nothing_moves():
+    iloc = ItemLocationBox(4, 4, 0, 0, [ItemLocation(k, extents=[ItemLocationExtent(0, 4)]) for k in (1, 2)])
+    meta = MetaBox([iloc])
+    kept, dropped = (MediaDataBox(data=d) for d in (b"keep", b"drop"))
+    iloc.items[0].extents[0].extent_offset = len(meta.to_bytes()) + 8
+    iloc.items[1].extents[0].extent_offset = len(meta.to_bytes()) + 12 + 8
+    as_read = [i.extents[0].extent_offset for i in iloc.items]
+    f = bmff.parse(bmff.File([meta, kept, dropped]).to_bytes())
+    assert [item_data(f.find("meta"), k, f.source) for k in (1, 2)] == [b"keep", b"drop"]
+    add_box(f.find("meta"), FreeSpaceBox(data=bytes(10)))  # item 1 would move by 18 bytes...
+    remove_box(f, f.boxes[2])  # ...but item 2 now points into nothing
+    with pytest.raises(BmffError, match=f"iloc item 2 points at byte {as_read[1]}, which is in no box"):
         fix_offsets(f)
+    assert [i.extents[0].extent_offset for i in f.find("meta/iloc").items] == as_read
 
 
 def test_iloc_base_offset_moves_and_extents_keep_their_relative_offsets():
@@ -247,3 +251,13 @@ def test_moving_moov_to_the_front_matches_ffmpeg_faststart(tmp_path):
     add_box(f, moov, 1)
     write_with_fixed_offsets(f, tmp_path / "moved.mp4")
     assert (tmp_path / "moved.mp4").read_bytes() == fast.read_bytes()
+
+
+@pytest.mark.parametrize("kind", ["faststart", "frag_keyframe+empty_moov+global_sidx", "dash", "heif"])
+def test_fixing_an_unedited_file_changes_no_byte(tmp_path, kind):
+    path = tmp_path / "x.mp4"
+    if kind == "heif":
+        make_heif(path, alpha=True, metadata=True)
+    else:
+        make_ffmpeg_file(path, ["-f", "mp4", "-movflags", "+faststart" if kind == "faststart" else kind])
+    assert fix_offsets(bmff.parse(path)).to_bytes() == path.read_bytes()
