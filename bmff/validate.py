@@ -100,40 +100,41 @@ class DamagedBox(UnknownBox):
         return payload_bytes(self.data)
 
 
-def _pure_container(cls: type[Box]) -> bool:
-    return issubclass(cls, ContainerBox) and cls.parse_body.__func__ is ContainerBox.parse_body.__func__
-
-
 def _lenient_boxes(r: Reader, ctx: Context, damage: list[Finding]) -> list[Box]:
     """Like parse_boxes, but a box that fails becomes a DamagedBox (a container: its readable children are
-    kept) and the failure a 'parse' finding."""
+    kept) and the failure a 'parse' finding. Like 'mdia', a container's 'hdlr' tells later siblings the
+    handler type."""
     out: list[Box] = []
     while r.remaining() >= 8:
         start = r.pos
         try:
-            out.append(parse_box(r, ctx))
+            box = parse_box(r, ctx)
+            out.append(box)
+            if box.type == "hdlr" and hasattr(box, "handler_type"):
+                ctx = dataclasses.replace(ctx, handler_type=box.handler_type)
             continue
         except BmffError as e:
             error = e
+        where = f" (offset {error.offset})" if error.offset is not None else ""
         raw_type = r.source.read_at(start + 4, 4).decode("latin-1")
         try:
             hdr = read_header(r.source, start, r.end, ctx.path_str)
         except BmffError:
             # The header itself is broken (overflow, truncation): everything to the parent's end is damaged.
-            damage.append(Finding("parse", error.message, error.path or ctx.path_str))
+            damage.append(Finding("parse", error.message + where, error.path or ctx.path_str))
             out.append(DamagedBox(box_type=raw_type, data=Payload(r.source, start, r.end - start),
                                   error=error.message))
             r.pos = r.end
             break
         cls = lookup(hdr.type, ctx.parent)
-        if _pure_container(cls) and len(ctx.path) < MAX_DEPTH:  # the damage is in a child: report that one
+        if issubclass(cls, ContainerBox) and len(ctx.path) < MAX_DEPTH:  # the damage is in a child: report it
             sub = dataclasses.replace(ctx, path=ctx.path + (hdr.type,))
             body = Reader(r.source, hdr.body_offset, hdr.end, sub.path_str)
             box: Box = cls(children=_lenient_boxes(body, sub, damage))
             box.trailing = body.rest()
             box.header = hdr
         else:
-            damage.append(Finding("parse", error.message, error.path or ctx.path_str))
+            damage.append(Finding("parse", error.message + where, error.path or ctx.path_str))
             box = DamagedBox(box_type=hdr.type, data=Payload(r.source, start, hdr.size), error=error.message)
             box.header = Header(hdr.type, start, 0, hdr.size)
         out.append(box)
