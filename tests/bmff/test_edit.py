@@ -11,7 +11,8 @@ import bmff
 from bmff import BmffError, UnknownBox
 from bmff.box import lookup
 from bmff.boxes.file import FileTypeBox, FreeSpaceBox, MediaDataBox
-from bmff.boxes.meta import ItemLocation, ItemLocationBox, ItemLocationExtent, MetaBox, item_data
+from bmff.boxes.meta import (ItemDataBox, ItemInfoBox, ItemInfoEntry, ItemLocation, ItemLocationBox, ItemLocationExtent,
+                             MetaBox, item_data)
 from bmff.edit import Layout, add_box, fix_offsets, remove_box, write_with_fixed_offsets
 from item_media import framemd5, make_ffmpeg_file, make_heif, mutants
 
@@ -70,20 +71,32 @@ def faststart(tmp_path_factory):
     return make_ffmpeg_file(tmp_path_factory.mktemp("edit") / "faststart.mp4", ["-movflags", "+faststart"])
 
 
-def test_growing_moov_keeps_every_frame(faststart, tmp_path):
+def _items_meta(payload: bytes) -> MetaBox:
+    """A movie-level meta with one 'mime' item stored in its own idat."""
+    return MetaBox([ItemInfoBox([ItemInfoEntry(1, 0, "mime", "notes", "text/plain")]),
+                    ItemLocationBox(0, 4, 0, 0, [ItemLocation(1, 1, extents=[ItemLocationExtent(0, len(payload))])],
+                                    version=1),
+                    ItemDataBox(data=payload)])
+
+
+@pytest.mark.parametrize("insert", ["free", "meta"])
+def test_growing_moov_keeps_every_frame(faststart, tmp_path, insert):
     f = bmff.parse(faststart)
     stco = f.find("moov/trak/mdia/minf/stbl/stco")
     if not hasattr(stco, "chunk_offset"):
         pytest.skip("stco is not parsed yet (bmff/boxes/sample_table.py)")
     old = list(stco.chunk_offset)
-    free = add_box(f.find("moov"), FreeSpaceBox(data=bytes(70000)), 1)
+    box = FreeSpaceBox(data=bytes(70000)) if insert == "free" else _items_meta(b"note " * 9000)
+    add_box(f.find("moov"), box, 1)
     out = tmp_path / "grown.mp4"
     write_with_fixed_offsets(f, out)
     grown = bmff.parse(out)
-    assert grown.find("moov/trak/mdia/minf/stbl/stco").chunk_offset == [o + 70008 for o in old]
+    assert grown.find("moov/trak/mdia/minf/stbl/stco").chunk_offset == [o + len(box.to_bytes()) for o in old]
     assert framemd5(out) == framemd5(faststart)
+    if insert == "meta":
+        assert item_data(grown.find("moov/meta"), 1) == b"note " * 9000
     # and shrinking back restores the original file byte for byte
-    remove_box(f.find("moov"), free)
+    remove_box(f.find("moov"), box)
     write_with_fixed_offsets(f, tmp_path / "back.mp4")
     assert (tmp_path / "back.mp4").read_bytes() == faststart.read_bytes()
 
