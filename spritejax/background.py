@@ -9,6 +9,8 @@ every position, unlike a bilinear spatial transformer.
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 from flax import linen as nn
@@ -33,13 +35,20 @@ def kmeans_color(frames_nhw3, k: int = 5, key=None, max_frames: int = 100, max_p
     return _largest_cluster(pixels_p3, k_init, k, iters)
 
 
-@jax.jit(static_argnums=(2, 3))
+@functools.partial(jax.jit, static_argnums=(2, 3))
 def _largest_cluster(pixels_p3, key, k, iters):
-    centres_k3 = pixels_p3[jax.random.choice(key, pixels_p3.shape[0], (k,), replace=False)]
+    """Lloyd's iterations from a k-means++ start (spread-out seeds avoid two seeds in one big cluster)."""
+    def d2_to(centres_k3):
+        return jnp.sum((pixels_p3[:, None, :] - centres_k3[None]) ** 2, axis=-1)
+
+    keys = jax.random.split(key, k)
+    centres = [pixels_p3[jax.random.randint(keys[0], (), 0, pixels_p3.shape[0])]]
+    for i in range(1, k):
+        nearest_p = jnp.min(d2_to(jnp.stack(centres)), axis=1)
+        centres.append(pixels_p3[jax.random.categorical(keys[i], jnp.log(nearest_p + 1e-12))])
 
     def assign(centres_k3):
-        d2_pk = jnp.sum((pixels_p3[:, None, :] - centres_k3[None]) ** 2, axis=-1)
-        return jax.nn.one_hot(jnp.argmin(d2_pk, axis=1), k)
+        return jax.nn.one_hot(jnp.argmin(d2_to(centres_k3), axis=1), k)
 
     def step(centres_k3, _):
         onehot_pk = assign(centres_k3)
@@ -47,7 +56,7 @@ def _largest_cluster(pixels_p3, key, k, iters):
         means_k3 = onehot_pk.T @ pixels_p3 / jnp.maximum(counts_k, 1.0)[:, None]
         return jnp.where(counts_k[:, None] > 0, means_k3, centres_k3), None  # empty cluster keeps its centre
 
-    centres_k3, _ = jax.lax.scan(step, centres_k3, None, length=iters)
+    centres_k3, _ = jax.lax.scan(step, jnp.stack(centres), None, length=iters)
     return centres_k3[jnp.argmax(assign(centres_k3).sum(0))]
 
 

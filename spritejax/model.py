@@ -136,18 +136,14 @@ class SpriteModel:
     def init(self, key, frames_bhw3=None) -> dict:
         """Fresh parameters. frames (any number, [0, 1]) only feed the k-means background colour (bg_color unset);
         without frames and bg_color the colour is mid grey."""
-        kd, ke, kt, kb = jax.random.split(key, 4)
-        g, k = self.geom, self.geom.k
-        zeros = functools.partial(jnp.zeros, dtype=jnp.float32)
-        return {
-            "dictionary": jax.jit(self.dictionary.init)(kd)["params"],
-            "encoder": jax.jit(self.encoder.init)(ke, zeros((1, g.canvas_h, g.canvas_w, 3)))["params"],
-            "transform": jax.jit(self.transform.init)(
-                kt, zeros((1, k, k, 3)), jnp.ones((1, k, k, 1)), zeros((1, k, k, 4)))["params"],
-            "background": self._init_background(kb, frames_bhw3),
-        }
+        k_net, k_bg = jax.random.split(key)
+        # The networks do not depend on the background settings: one init compile serves every background.
+        net_spec = dataclasses.replace(self, background="solid", texture_size=None, bg_color=None,
+                                       transform_input_at_test="soft", offset_bound=1.0)
+        return {**_init_networks(net_spec, k_net), "background": self.init_background(k_bg, frames_bhw3)}
 
-    def _init_background(self, key, frames_bhw3) -> dict:
+    def init_background(self, key, frames_bhw3=None) -> dict:
+        """params['background']: {'color'} (solid) or {'texture_logits', 'shift_head'} (texture)."""
         k_means, k_tex, k_head = jax.random.split(key, 3)
         if self.bg_color is not None:
             color_3 = jnp.asarray(self.bg_color, jnp.float32)
@@ -159,7 +155,7 @@ class SpriteModel:
             return {"color": color_3}
         g = self.geom
         texture_logits = _logit(color_3) + 0.1 * jax.random.normal(k_tex, self.texture_shape + (3,))
-        head = jax.jit(self.shift_head.init)(k_head, jnp.zeros((1, g.grid_h, g.grid_w, self.latent_dim)))
+        head = self.shift_head.init(k_head, jnp.zeros((1, g.grid_h, g.grid_w, self.latent_dim)))
         return {"texture_logits": texture_logits, "shift_head": head["params"]}
 
     def param_labels(self, params) -> dict:
@@ -216,7 +212,7 @@ class SpriteModel:
             offsets_blhw2 = self.predict_offsets(params, frames_bhw3, predictor_in)
 
         placed = render.translate(selected, offsets_blhw2)
-        background_bhw3 = self._background(params, body_bhwd, b, hard)
+        background_bhw3 = self.background_image(params, body_bhwd, b, hard)
         out = render.composite(placed, background_bhw3, render.random_ranks(keys_b, g), g)
         return ModelOutput(
             recon_bhw3=out.recon_bhw3, scores_blhwm=scores_blhwm, switches_blhw=switches,
@@ -235,9 +231,23 @@ class SpriteModel:
         return self.transform.apply({"params": params["transform"]}, windows[..., :3], windows[..., 3:],
                                     sprites_blhwkk4)
 
-    def _background(self, params, body_bhwd, batch: int, hard: bool):
+    def background_image(self, params, body_bhwd, batch: int, hard: bool):
+        """background_bhw3: the fixed colour, or the texture crop at the shift predicted from encoder features."""
         bg = params["background"]
         if self.background == "solid":
             return render.solid_background(jax.lax.stop_gradient(bg["color"]), batch, self.geom)
         logits_x, logits_y = self.shift_head.apply({"params": bg["shift_head"]}, body_bhwd)
         return render.texture_background(jax.nn.sigmoid(bg["texture_logits"]), logits_x, logits_y, hard)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _init_networks(model: SpriteModel, key) -> dict:
+    """Dictionary, encoder and translation-predictor parameters, one compile per model geometry."""
+    kd, ke, kt = jax.random.split(key, 3)
+    g, k = model.geom, model.geom.k
+    return {
+        "dictionary": model.dictionary.init(kd)["params"],
+        "encoder": model.encoder.init(ke, jnp.zeros((1, g.canvas_h, g.canvas_w, 3)))["params"],
+        "transform": model.transform.init(kt, jnp.zeros((1, k, k, 3)), jnp.ones((1, k, k, 1)),
+                                          jnp.zeros((1, k, k, 4)))["params"],
+    }
