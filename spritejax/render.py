@@ -180,7 +180,7 @@ def _even(n: int) -> int:
     return n + (n % 2)
 
 
-def _fold_groups(x_blhwkkc, cell: int):
+def _place(x_blhwkkc, cell: int):
     """Place every anchor window on the canvas, one canvas per parity group -> x_bl4HWc.
 
     The grid is zero-padded to even size; group (pi, pj) holds anchors (2r+pi, 2c+pj), whose windows tile the
@@ -199,20 +199,55 @@ def _fold_groups(x_blhwkkc, cell: int):
     return jnp.stack(groups, axis=2)
 
 
-def _unfold_groups(y_bl4HW, gh: int, gw: int, kk: int):
-    """Inverse of _fold_groups for a one-channel map: cut each group's canvas back into anchor windows."""
-    b, l = y_bl4HW.shape[:2]
+def _cut(y_bl4HWc, gh: int, gw: int, kk: int):
+    """Cut each group's canvas back into anchor windows -> y_blhwkkc; the adjoint (and left inverse) of _place."""
+    b, l, c = y_bl4HWc.shape[0], y_bl4HWc.shape[1], y_bl4HWc.shape[-1]
     cell = kk // 2
     eh, ew = _even(gh), _even(gw)
     rows = []
     for pi in (0, 1):
         cols = []
         for pj in (0, 1):
-            g = y_bl4HW[:, :, 2 * pi + pj, pi * cell:pi * cell + eh // 2 * kk, pj * cell:pj * cell + ew // 2 * kk]
-            cols.append(g.reshape(b, l, eh // 2, kk, ew // 2, kk).transpose(0, 1, 2, 4, 3, 5))
+            g = y_bl4HWc[:, :, 2 * pi + pj, pi * cell:pi * cell + eh // 2 * kk, pj * cell:pj * cell + ew // 2 * kk]
+            cols.append(g.reshape(b, l, eh // 2, kk, ew // 2, kk, c).transpose(0, 1, 2, 4, 3, 5, 6))
         rows.append(jnp.stack(cols, axis=4))
-    windows = jnp.stack(rows, axis=3).reshape(b, l, eh, ew, kk, kk)
+    windows = jnp.stack(rows, axis=3).reshape(b, l, eh, ew, kk, kk, c)
     return windows[:, :, :gh, :gw]
+
+
+# _place is a zero-padded permutation, so its adjoint is _cut and vice versa. Stating that explicitly keeps the
+# backward pass to one cheap cut instead of XLA's four full-size pads of the strided group slices.
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1,))
+def _fold_groups(x_blhwkkc, cell: int):
+    return _place(x_blhwkkc, cell)
+
+
+def _fold_fwd(x_blhwkkc, cell):
+    return _place(x_blhwkkc, cell), x_blhwkkc.shape[2:5]
+
+
+def _fold_bwd(cell, shape, g_bl4HWc):
+    gh, gw, kk = shape
+    return (_cut(g_bl4HWc, gh, gw, kk),)
+
+
+_fold_groups.defvjp(_fold_fwd, _fold_bwd)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2, 3))
+def _unfold_groups(y_bl4HWc, gh: int, gw: int, kk: int):
+    return _cut(y_bl4HWc, gh, gw, kk)
+
+
+def _unfold_fwd(y_bl4HWc, gh, gw, kk):
+    return _cut(y_bl4HWc, gh, gw, kk), None
+
+
+def _unfold_bwd(gh, gw, kk, _, g_blhwkkc):
+    return (_place(g_blhwkkc, kk // 2),)
+
+
+_unfold_groups.defvjp(_unfold_fwd, _unfold_bwd)
 
 
 def extract_windows(frames_bhwc, geom: Geometry):
@@ -249,12 +284,18 @@ def random_ranks(keys_b, geom: Geometry):
 # Compositing (§2.5)
 
 
-def _rank_maps(ranks_blhw, geom: Geometry):
-    """Per parity group, the rank of the anchor covering each pixel of the extended padded canvas -> r_bl4HW."""
+def _rank_maps(ranks_blhw, geom: Geometry, dtype):
+    """Per parity group, the rank of the anchor covering each pixel of the extended padded canvas -> r_bl4HW.
+
+    Placed at cell resolution, then upsampled by a 0/1 matmul: exact for integer ranks, and materialised, where a
+    fused broadcast would redo the index arithmetic in each of the 12 comparisons.
+    """
     b, l, gh, gw = ranks_blhw.shape
-    per_cell = jnp.broadcast_to(ranks_blhw[..., None, None, None], (b, l, gh, gw, 2, 2, 1))
-    r = _fold_groups(per_cell, 1)[..., 0]
-    return jnp.repeat(jnp.repeat(r, geom.cell, axis=3), geom.cell, axis=4)
+    per_cell = jnp.broadcast_to(ranks_blhw[..., None, None, None], (b, l, gh, gw, 2, 2, 1)).astype(dtype)
+    r_bl4hw = _place(per_cell, 1)[..., 0]
+    up_h = np.repeat(np.eye(r_bl4hw.shape[-2], dtype=dtype), geom.cell, axis=0)
+    up_w = np.repeat(np.eye(r_bl4hw.shape[-1], dtype=dtype), geom.cell, axis=0)
+    return jnp.einsum("Hh,blghw,Ww->blgHW", up_h, r_bl4hw, up_w)
 
 
 def _in_layer_transmittance(alpha_bl4HW, rank_bl4HW):
@@ -284,13 +325,15 @@ def composite(placed_blhwkk4, background_bhw3, ranks_blhw, geom: Geometry) -> Re
     chex.assert_shape(ranks_blhw, (b, l, gh, gw))
 
     alpha = placed_blhwkk4[..., 3:]
-    folded = _fold_groups(jnp.concatenate([placed_blhwkk4[..., :3] * alpha, alpha], axis=-1), cell)
-    colour_bl4HW3, alpha_bl4HW = folded[..., :3], folded[..., 3]
-    trans_bl4HW = _in_layer_transmittance(alpha_bl4HW, _rank_maps(ranks_blhw, geom))
+    alpha_bl4HW = _fold_groups(alpha, cell)[..., 0]
+    colour_bl4HW3 = _fold_groups(placed_blhwkk4[..., :3] * alpha, cell)  # premultiplied
+    trans_bl4HW = _in_layer_transmittance(alpha_bl4HW, _rank_maps(ranks_blhw, geom, placed_blhwkk4.dtype))
 
+    # Sums over the 4 groups are written out: XLA:CPU reductions over a middle axis of size 4 are slow.
     inside = (slice(None), slice(None), slice(p, p + H), slice(p, p + W))
-    layer_rgb_blhw3 = jnp.sum(colour_bl4HW3 * trans_bl4HW[..., None], axis=2)[inside]
-    layer_a_blhw = (1.0 - jnp.prod(1.0 - alpha_bl4HW, axis=2))[inside]
+    layer_rgb_blhw3 = sum(colour_bl4HW3[:, :, g] * trans_bl4HW[:, :, g, ..., None] for g in range(4))[inside]
+    clear_blHW = functools.reduce(jnp.multiply, [1.0 - alpha_bl4HW[:, :, g] for g in range(4)])
+    layer_a_blhw = 1.0 - clear_blHW[inside]
 
     # front_l = Π_{l' > l} (1 − A_l'): what the layers in front let through.
     fronts, through = [], jnp.ones((b, H, W), placed_blhwkk4.dtype)
@@ -298,11 +341,12 @@ def composite(placed_blhwkk4, background_bhw3, ranks_blhw, geom: Geometry) -> Re
         fronts.append(through)
         through = through * (1.0 - layer_a_blhw[:, li])
     front_blhw = jnp.stack(fronts[::-1], axis=1)
-    recon = background_bhw3 * through[..., None] + jnp.sum(layer_rgb_blhw3 * front_blhw[..., None], axis=1)
+    recon = background_bhw3 * through[..., None] + sum(layer_rgb_blhw3[:, li] * front_blhw[:, li, ..., None]
+                                                       for li in range(l))
 
     ext_h, ext_w = alpha_bl4HW.shape[-2:]
     front_ext = jnp.pad(front_blhw, ((0, 0), (0, 0), (p, ext_h - p - H), (p, ext_w - p - W)))
-    visibility = _unfold_groups(alpha_bl4HW * trans_bl4HW * front_ext[:, :, None], gh, gw, k)
+    visibility = _unfold_groups((alpha_bl4HW * trans_bl4HW * front_ext[:, :, None])[..., None], gh, gw, k)[..., 0]
     layers = jnp.concatenate([layer_rgb_blhw3, layer_a_blhw[..., None]], axis=-1)
     return RenderOut(recon, layers, visibility, through)
 
