@@ -11,10 +11,12 @@ and as baseline the rate of parsing the unmutated seeds.
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import multiprocessing
 import os
 import random
+import re
 import struct
 import sys
 import time
@@ -93,7 +95,7 @@ def fuzz_shard(job: tuple[int, int, int, str | None]) -> dict:
     is reproducible on its own whatever the number of workers."""
     seed, start, stop, save = job
     headers = [header_offsets(s) for s in SEEDS]
-    crashes, mismatches, examples = 0, 0, []
+    crashes, mismatches, examples, kinds = 0, 0, [], collections.Counter()
     for n in range(start, stop):
         rng = random.Random(f"{seed}:{n}")
         k = rng.randrange(len(SEEDS))
@@ -108,12 +110,13 @@ def fuzz_shard(job: tuple[int, int, int, str | None]) -> dict:
             continue
         problem = problem if problem.startswith("input") else f"input {n}: {problem}"
         mismatches += "mismatch" in problem
+        kinds[re.sub(r"\d+", "N", problem.split(": ", 1)[1])] += 1
         if len(examples) < 5:
             examples.append(problem)
         if save:
             Path(save).mkdir(parents=True, exist_ok=True)
             (Path(save) / f"fail_{n}.bin").write_bytes(raw)
-    return {"crashes": crashes, "mismatches": mismatches, "examples": examples}
+    return {"crashes": crashes, "mismatches": mismatches, "examples": examples, "kinds": kinds}
 
 
 def main() -> None:
@@ -146,6 +149,7 @@ def main() -> None:
         "baseline_seed_parses_per_s_one_worker": round(baseline_rate, 1),
         "ratio_inputs_vs_seed_parses_per_worker": round(rate / args.workers / baseline_rate, 3),
         "seeds": len(SEEDS), "examples": [e for r in results for e in r["examples"]][:5],
+        "problem_kinds": dict(sum((r["kinds"] for r in results), collections.Counter()).most_common(10)),
     }))
     sys.exit(1 if crashes or mismatches else 0)
 

@@ -94,7 +94,31 @@ def test_absurd_entry_counts_allocate_nothing():
     assert peak < 4 << 20, f"{peak} bytes allocated for 16-byte boxes"
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@pytest.mark.parametrize("name", sorted(FIXTURES))
+def test_every_early_word_of_every_box_at_max_allocates_little(name):
+    """Each of the first six 32-bit words after every box header set to 0xFFFFFFFF, in its real context
+    (entry counts, sizes, flags of sample tables, entries, items...): an error or a clean parse, and never an
+    allocation that follows the promised count instead of the bytes present."""
+    raw = FIXTURES[name]
+    f = bmff.parse(raw)
+    positions = sorted({b.header.body_offset + k for b in f.walk() if b.header is not None for k in range(0, 24, 4)})
+    tracemalloc.start()
+    try:
+        worst = 0
+        for at in positions:
+            mutated = raw[:at] + b"\xff\xff\xff\xff" + raw[at + 4:]
+            tracemalloc.reset_peak()
+            try:
+                bmff.parse(mutated)
+            except bmff.BmffError:
+                pass
+            worst = max(worst, tracemalloc.get_traced_memory()[1])
+    finally:
+        tracemalloc.stop()
+    assert worst < 8 << 20, f"{worst} bytes for a {len(raw)}-byte file"
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(name=st.sampled_from(sorted(FIXTURES)),
        edits=st.lists(st.tuples(st.floats(0, 1, exclude_max=True), st.integers(0, 255)), min_size=1, max_size=6),
        cut=st.one_of(st.none(), st.floats(0, 1)))
@@ -115,7 +139,7 @@ def _header_offsets(raw: bytes) -> list[int]:
 HEADERS = {name: _header_offsets(raw) for name, raw in FIXTURES.items()}
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200, deadline=None, derandomize=True)
 @given(name=st.sampled_from(sorted(FIXTURES)), pick=st.floats(0, 1, exclude_max=True),
        size=st.sampled_from([0, 1, 7, 8, 9, 16, 0x7FFFFFFF, 0xFFFFFFFF]) | st.integers(0, (1 << 32) - 1),
        field_offset=st.sampled_from([0, 8, 12, 16, 20]))
@@ -126,3 +150,13 @@ def test_mutated_size_and_count_fields(name, pick, size, field_offset):
     at = offsets[int(pick * len(offsets))] + field_offset
     raw[at : at + 4] = struct.pack(">I", size)[: len(raw[at : at + 4])]
     exercise(bytes(raw))
+
+
+@pytest.mark.xfail(reason="bmff/boxes/meta.py: iloc parse accepts field sizes 9..15 that build_body rejects "
+                          "(found by benchmarks/bmff_fuzz.py); reported to the lead")
+def test_iloc_with_odd_field_sizes_writes_back():
+    from bmff.box import write_header as header
+
+    body = bytes([0, 0, 0, 0, 0x9A, 0x30, 0, 0])  # v0, offset_size 9, length_size 10, base 3, no items
+    raw = header("meta", 4 + 8 + len(body)) + bytes(4) + header("iloc", len(body)) + body
+    assert bmff.parse(raw).to_bytes() == raw
