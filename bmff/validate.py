@@ -342,8 +342,7 @@ def _iloc_extents(f: File) -> Iterator[Finding]:
                         yield Finding("iloc-extents", f"{where} extent [{start}, {start + length}) runs past "
                                       f"{what} ({total} bytes)", path)
             elif loc.construction_method == 2:
-                refs = [i for c in (iref.boxes if iref else []) if c.type == "iloc" and parsed(c, "from_item_ID")
-                        and c.from_item_ID == loc.item_ID for i in c.to_item_ID]
+                refs = iloc_references(iref, loc.item_ID)
                 for e in loc.extents:
                     if max(e.extent_index, 1) > len(refs):
                         yield Finding("iloc-extents", f"{where} extent_index {e.extent_index} has no 'iloc' item "
@@ -351,6 +350,43 @@ def _iloc_extents(f: File) -> Iterator[Finding]:
             else:
                 yield Finding("iloc-extents", f"{where} has construction_method {loc.construction_method}; "
                               "0 (file), 1 (idat) and 2 (item) are defined", path)
+
+
+def iloc_references(iref: Box | None, item_ID: int) -> list[int]:
+    """The items an item is built from (construction_method 2), in 'iloc' reference order."""
+    return [i for c in (iref.boxes if iref else []) if c.type == "iloc" and parsed(c, "from_item_ID")
+            and c.from_item_ID == item_ID for i in c.to_item_ID]
+
+
+@check("iloc-cycles")
+def _iloc_cycles(f: File) -> Iterator[Finding]:
+    """No item is built, through construction_method 2, from itself (a reader would never finish it)."""
+    for path, meta in metas(f):
+        iloc, iref = meta_child(meta, "iloc", "items"), meta_child(meta, "iref", "children")
+        if iloc is None or iref is None:
+            continue
+        built = {loc.item_ID: iloc_references(iref, loc.item_ID) for loc in iloc.items
+                 if loc.construction_method == 2}
+        state: dict[int, int] = {}  # 1 on the current path, 2 done
+        for root in sorted(built):
+            stack = [(root, iter(built[root]))]
+            state[root] = state.get(root) or 1
+            while stack and state[root] != 2:
+                item, todo = stack[-1]
+                nxt = next(todo, None)
+                if nxt is None:
+                    state[item] = 2
+                    stack.pop()
+                elif state.get(nxt) == 1:
+                    cycle = [i for i, _ in stack][[i for i, _ in stack].index(nxt):] + [nxt]
+                    yield Finding("iloc-cycles", f"items {' -> '.join(map(str, cycle))} are built from each "
+                                  "other (construction_method 2)", path)
+                    for i, _ in stack:
+                        state[i] = 2
+                    break
+                elif nxt in built and not state.get(nxt):
+                    state[nxt] = 1
+                    stack.append((nxt, iter(built[nxt])))
 
 
 @check("ipma-properties")

@@ -216,3 +216,22 @@ def test_real_fixtures_are_clean():
     for p in sorted(FIXTURES.iterdir()):
         if p.suffix != ".md":
             assert not has_errors(run_checks(bmff.parse(p))), p.name
+
+
+def test_items_built_from_each_other():
+    import copy
+
+    from bmff.boxes.meta import ItemLocation, ItemLocationExtent, ItemReferenceBox, SingleItemTypeReferenceBox
+
+    f = fixture("img.heic")
+    meta = f.find("meta")
+    second = copy.deepcopy(meta.find("iinf/infe"))
+    second.item_ID = 2
+    meta.find("iinf").children.append(second)
+    iloc = meta.find("iloc")
+    iloc.version = 1
+    iloc.items = [ItemLocation(i, 2, extents=[ItemLocationExtent(0, 10)]) for i in (1, 2)]
+    meta.children.append(ItemReferenceBox([SingleItemTypeReferenceBox("iloc", 1, [2]),
+                                           SingleItemTypeReferenceBox("iloc", 2, [1])]))
+    (finding,) = run_checks(reparse(f))
+    assert finding.check == "iloc-cycles" and "items 1 -> 2 -> 1 are built from each other" in finding.message
