@@ -181,7 +181,7 @@ def _even(n: int) -> int:
 
 
 def _place(x_blhwkkc, cell: int):
-    """Place every anchor window on the canvas, one canvas per parity group -> x_bl4HWc.
+    """Place every anchor window on the canvas, one canvas per parity group -> 4 × x_blHWc.
 
     The grid is zero-padded to even size; group (pi, pj) holds anchors (2r+pi, 2c+pj), whose windows tile the
     extended padded canvas of (grid_even + 1)·cell pixels per side after a shift of (pi·cell, pj·cell).
@@ -196,19 +196,23 @@ def _place(x_blhwkkc, cell: int):
             g = x[:, :, :, pi, :, pj].transpose(0, 1, 2, 4, 3, 5, 6).reshape(b, l, eh // 2 * kk, ew // 2 * kk, c)
             pads = ((0, 0), (0, 0), (pi * cell, (1 - pi) * cell), (pj * cell, (1 - pj) * cell), (0, 0))
             groups.append(jnp.pad(g, pads))
-    return jnp.stack(groups, axis=2)
+    return tuple(groups)
 
 
-def _cut(y_bl4HWc, gh: int, gw: int, kk: int):
-    """Cut each group's canvas back into anchor windows -> y_blhwkkc; the adjoint (and left inverse) of _place."""
-    b, l, c = y_bl4HWc.shape[0], y_bl4HWc.shape[1], y_bl4HWc.shape[-1]
+def _cut(groups, gh: int, gw: int, kk: int):
+    """Cut the 4 group canvases (each y_blHWc) back into anchor windows -> y_blhwkkc; the adjoint of _place.
+
+    Groups stay separate arrays throughout: slicing them out of one stacked array would cost a full-size pad per
+    slice in the backward pass.
+    """
+    b, l, c = groups[0].shape[0], groups[0].shape[1], groups[0].shape[-1]
     cell = kk // 2
     eh, ew = _even(gh), _even(gw)
     rows = []
     for pi in (0, 1):
         cols = []
         for pj in (0, 1):
-            g = y_bl4HWc[:, :, 2 * pi + pj, pi * cell:pi * cell + eh // 2 * kk, pj * cell:pj * cell + ew // 2 * kk]
+            g = groups[2 * pi + pj][:, :, pi * cell:pi * cell + eh // 2 * kk, pj * cell:pj * cell + ew // 2 * kk]
             cols.append(g.reshape(b, l, eh // 2, kk, ew // 2, kk, c).transpose(0, 1, 2, 4, 3, 5, 6))
         rows.append(jnp.stack(cols, axis=4))
     windows = jnp.stack(rows, axis=3).reshape(b, l, eh, ew, kk, kk, c)
@@ -226,21 +230,21 @@ def _fold_fwd(x_blhwkkc, cell):
     return _place(x_blhwkkc, cell), x_blhwkkc.shape[2:5]
 
 
-def _fold_bwd(cell, shape, g_bl4HWc):
+def _fold_bwd(cell, shape, g_groups):
     gh, gw, kk = shape
-    return (_cut(g_bl4HWc, gh, gw, kk),)
+    return (_cut(g_groups, gh, gw, kk),)
 
 
 _fold_groups.defvjp(_fold_fwd, _fold_bwd)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2, 3))
-def _unfold_groups(y_bl4HWc, gh: int, gw: int, kk: int):
-    return _cut(y_bl4HWc, gh, gw, kk)
+def _unfold_groups(groups, gh: int, gw: int, kk: int):
+    return _cut(groups, gh, gw, kk)
 
 
-def _unfold_fwd(y_bl4HWc, gh, gw, kk):
-    return _cut(y_bl4HWc, gh, gw, kk), None
+def _unfold_fwd(groups, gh, gw, kk):
+    return _cut(groups, gh, gw, kk), None
 
 
 def _unfold_bwd(gh, gw, kk, _, g_blhwkkc):
@@ -285,30 +289,31 @@ def random_ranks(keys_b, geom: Geometry):
 
 
 def _rank_maps(ranks_blhw, geom: Geometry, dtype):
-    """Per parity group, the rank of the anchor covering each pixel of the extended padded canvas -> r_bl4HW.
+    """Per parity group, the rank of the anchor covering each pixel of the extended padded canvas -> 4 × r_blHW.
 
     Placed at cell resolution, then upsampled by a 0/1 matmul: exact for integer ranks, and materialised, where a
     fused broadcast would redo the index arithmetic in each of the 12 comparisons.
     """
     b, l, gh, gw = ranks_blhw.shape
     per_cell = jnp.broadcast_to(ranks_blhw[..., None, None, None], (b, l, gh, gw, 2, 2, 1)).astype(dtype)
-    r_bl4hw = _place(per_cell, 1)[..., 0]
-    up_h = np.repeat(np.eye(r_bl4hw.shape[-2], dtype=dtype), geom.cell, axis=0)
-    up_w = np.repeat(np.eye(r_bl4hw.shape[-1], dtype=dtype), geom.cell, axis=0)
-    return jnp.einsum("Hh,blghw,Ww->blgHW", up_h, r_bl4hw, up_w)
+    maps = []
+    for r_blhw1 in _place(per_cell, 1):
+        up_h = np.repeat(np.eye(r_blhw1.shape[2], dtype=dtype), geom.cell, axis=0)
+        up_w = np.repeat(np.eye(r_blhw1.shape[3], dtype=dtype), geom.cell, axis=0)
+        maps.append(jnp.einsum("Hh,blhw,Ww->blHW", up_h, r_blhw1[..., 0], up_w))
+    return maps
 
 
-def _in_layer_transmittance(alpha_bl4HW, rank_bl4HW):
+def _in_layer_transmittance(alphas, ranks):
     """T_g = Π_{h≠g} (1 − a_h·[R_h > R_g]): how much of group g shows through its own layer's other groups."""
     trans = []
     for g in range(4):
-        t = jnp.ones_like(alpha_bl4HW[:, :, g])
+        t = jnp.ones_like(alphas[g])
         for h in range(4):
             if h != g:
-                in_front = rank_bl4HW[:, :, h] > rank_bl4HW[:, :, g]
-                t = t * (1.0 - jnp.where(in_front, alpha_bl4HW[:, :, h], 0.0))
+                t = t * (1.0 - jnp.where(ranks[h] > ranks[g], alphas[h], 0.0))
         trans.append(t)
-    return jnp.stack(trans, axis=2)
+    return trans
 
 
 @functools.partial(jax.jit, static_argnames="geom")
@@ -325,15 +330,13 @@ def composite(placed_blhwkk4, background_bhw3, ranks_blhw, geom: Geometry) -> Re
     chex.assert_shape(ranks_blhw, (b, l, gh, gw))
 
     alpha = placed_blhwkk4[..., 3:]
-    alpha_bl4HW = _fold_groups(alpha, cell)[..., 0]
-    colour_bl4HW3 = _fold_groups(placed_blhwkk4[..., :3] * alpha, cell)  # premultiplied
-    trans_bl4HW = _in_layer_transmittance(alpha_bl4HW, _rank_maps(ranks_blhw, geom, placed_blhwkk4.dtype))
+    alphas = [a[..., 0] for a in _fold_groups(alpha, cell)]           # 4 × blHW
+    colours = _fold_groups(placed_blhwkk4[..., :3] * alpha, cell)     # 4 × blHW3, premultiplied
+    trans = _in_layer_transmittance(alphas, _rank_maps(ranks_blhw, geom, placed_blhwkk4.dtype))
 
-    # Sums over the 4 groups are written out: XLA:CPU reductions over a middle axis of size 4 are slow.
     inside = (slice(None), slice(None), slice(p, p + H), slice(p, p + W))
-    layer_rgb_blhw3 = sum(colour_bl4HW3[:, :, g] * trans_bl4HW[:, :, g, ..., None] for g in range(4))[inside]
-    clear_blHW = functools.reduce(jnp.multiply, [1.0 - alpha_bl4HW[:, :, g] for g in range(4)])
-    layer_a_blhw = 1.0 - clear_blHW[inside]
+    layer_rgb_blhw3 = sum(c * t[..., None] for c, t in zip(colours, trans))[inside]
+    layer_a_blhw = 1.0 - functools.reduce(jnp.multiply, [1.0 - a for a in alphas])[inside]
 
     # front_l = Π_{l' > l} (1 − A_l'): what the layers in front let through.
     fronts, through = [], jnp.ones((b, H, W), placed_blhwkk4.dtype)
@@ -344,9 +347,10 @@ def composite(placed_blhwkk4, background_bhw3, ranks_blhw, geom: Geometry) -> Re
     recon = background_bhw3 * through[..., None] + sum(layer_rgb_blhw3[:, li] * front_blhw[:, li, ..., None]
                                                        for li in range(l))
 
-    ext_h, ext_w = alpha_bl4HW.shape[-2:]
+    ext_h, ext_w = alphas[0].shape[-2:]
     front_ext = jnp.pad(front_blhw, ((0, 0), (0, 0), (p, ext_h - p - H), (p, ext_w - p - W)))
-    visibility = _unfold_groups((alpha_bl4HW * trans_bl4HW * front_ext[:, :, None])[..., None], gh, gw, k)[..., 0]
+    seen = tuple((a * t * front_ext)[..., None] for a, t in zip(alphas, trans))
+    visibility = _unfold_groups(seen, gh, gw, k)[..., 0]
     layers = jnp.concatenate([layer_rgb_blhw3, layer_a_blhw[..., None]], axis=-1)
     return RenderOut(recon, layers, visibility, through)
 
