@@ -1,0 +1,78 @@
+"""The demo end to end in its reduced form (--quick: 16² canvas, 3 steps), then `eval` and `render` on its
+workdir through the CLI: real training, real files."""
+
+import json
+import os
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+
+from spritejax import cli, demo
+
+REPORT_KEYS = {"psnr_soft", "psnr_hard", "psnr_hard_transform_soft", "psnr_hard_transform_hard",
+               "psnr_background_only", "iou_multiclass", "iou_binary", "iou_per_class", "assignment",
+               "sprites_used", "sprite_use_counts", "eval_split", "num_frames", "paper_figure6", "has_ground_truth"}
+IMAGES = ("sprite_sheet.png", "reconstructions.png", "layers.png", "segmentation.png")
+
+
+@pytest.fixture(scope="module")
+def demo_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo")
+    assert cli.main(["demo", "--out", str(out), "--quick", "--no-progress"]) == 0
+    return out
+
+
+def test_demo_writes_report_images_and_index(demo_dir, capsys):
+    report = json.loads((demo_dir / "metrics.json").read_text())
+    assert REPORT_KEYS <= set(report)
+    assert report["has_ground_truth"] and report["eval_split"] == "test" and report["num_frames"] == 3
+    for key in ("psnr_soft", "psnr_hard", "psnr_background_only"):
+        assert 5.0 < report[key] < 80.0
+    for key in ("iou_multiclass", "iou_binary"):
+        assert report[key] is None or 0.0 <= report[key] <= 1.0
+    assert report["demo"]["quick"] and report["demo"]["train_steps"] == 3
+    assert len(report["sprite_use_counts"]) == 8 and report["sprites_used"] == sum(
+        c > 0 for c in report["sprite_use_counts"])
+
+    page = (demo_dir / "index.html").read_text()
+    for name in IMAGES + ("input_vs_reconstruction.gif",):
+        assert f'src="{name}"' in page
+        assert (demo_dir / name).stat().st_size > 0
+    assert "psnr_background_only" in page
+    segmentation = iio.imread(demo_dir / "segmentation.png")
+    reconstructions = iio.imread(demo_dir / "reconstructions.png")
+    assert segmentation.shape[0] == reconstructions.shape[0]  # one row per shown frame in both
+    assert segmentation.shape[1] > reconstructions.shape[1]  # ids | matched classes | true classes
+    assert 1 <= iio.imread(demo_dir / "input_vs_reconstruction.gif", index=None).shape[0] <= 3  # GIF merges repeats
+    assert (demo_dir / "workdir" / "config.json").exists()
+
+
+def test_demo_rerun_with_other_config_is_refused(demo_dir):
+    from spritejax.errors import UserError
+
+    with pytest.raises(UserError, match="another config"):
+        demo.make_demo(str(demo_dir), steps=5, quick=True, progress=False)
+
+
+def test_eval_and_render_cli_on_the_demo_workdir(demo_dir, tmp_path, capsys):
+    workdir = str(demo_dir / "workdir")
+    report_path = tmp_path / "report.json"
+    assert cli.main(["eval", "--workdir", workdir, "--out", str(report_path), "--batch-size", "2"]) == 0
+    report = json.loads(report_path.read_text())
+    assert REPORT_KEYS <= set(report)
+    demo_report = json.loads((demo_dir / "metrics.json").read_text())
+    for key in ("psnr_hard", "psnr_soft", "psnr_background_only", "iou_binary"):  # batching changes nothing
+        assert report[key] == pytest.approx(demo_report[key], abs=1e-4)
+    assert "psnr_hard=" in capsys.readouterr().out
+
+    out = tmp_path / "render"
+    assert cli.main(["render", "--workdir", workdir, "--out", str(out), "--frames", "2"]) == 0
+    assert set(IMAGES) <= set(os.listdir(out)) and (out / "index.html").exists()
+    assert np.array_equal(iio.imread(out / "sprite_sheet.png"), iio.imread(demo_dir / "sprite_sheet.png"))
+
+
+def test_cli_errors_are_one_line(tmp_path, capsys):
+    assert cli.main(["eval", "--workdir", str(tmp_path)]) == 2
+    assert "not a training workdir" in capsys.readouterr().err
+    assert cli.main(["demo", "--out", str(tmp_path / "x"), "--steps", "0"]) == 2
