@@ -17,7 +17,12 @@ from .validate import CHECKS, has_errors, load_plugins, parse_lenient, run_check
 
 
 def _dump(args: argparse.Namespace) -> int:
-    f = parse(args.file)
+    if args.lenient:
+        f, damage = parse_lenient(args.file)
+        for finding in damage:
+            print(f"bmff dump: {finding}", file=sys.stderr)
+    else:
+        f = parse(args.file)
     if args.json:
         json.dump(file_json(f, args.max_bytes), sys.stdout, indent=1 if args.indent else None)
         sys.stdout.write("\n")
@@ -53,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--indent", action="store_true", help="indent the JSON")
     d.add_argument("--max-items", type=int, default=16, help="list items shown per field in text (0: all)")
     d.add_argument("--max-bytes", type=int, default=32, help="bytes shown as hex per field (0: all)")
+    d.add_argument("--lenient", action="store_true",
+                   help="dump what can be read; broken boxes show as DamagedBox (reported on stderr)")
     d.set_defaults(_run=_dump)
     v = sub.add_parser("validate", help="structure rules; exit 1 when any finding is an error")
     v.add_argument("file", nargs="?")

@@ -111,3 +111,27 @@ def test_module_entry_point(sample):
     proc = subprocess.run([sys.executable, "-m", "bmff", "dump", str(sample) + ".nope"], capture_output=True,
                           text=True)
     assert proc.returncode == 2 and proc.stderr.startswith("bmff dump: error: cannot open")
+
+
+FIXTURES = __import__("pathlib").Path(__file__).parent / "fixtures"
+
+
+def test_dump_text_of_records_and_item_boxes(capsys):
+    rc, out, _ = run(capsys, "dump", str(FIXTURES / "img.heic"))
+    assert rc == 0
+    assert "    items: 1 entries\n      1: ItemLocation(item_ID=1, construction_method=0" in out
+    assert "extents=[ItemLocationExtent(extent_offset=0, extent_length=694, extent_index=0)]" in out
+    assert "[ispe]" in out and "[pixi]" in out
+
+
+def test_dump_lenient_shows_damage(capsys, tmp_path):
+    raw = bytearray((FIXTURES / "hevc.mp4").read_bytes())
+    at = raw.index(b"stsz") - 4
+    raw[at : at + 4] = (4096).to_bytes(4, "big")  # overflows 'stbl'
+    path = tmp_path / "broken.mp4"
+    path.write_bytes(bytes(raw))
+    rc, _, err = run(capsys, "dump", str(path))
+    assert rc == 2
+    rc, out, err = run(capsys, "dump", "--lenient", str(path))
+    assert rc == 0 and "[stsz] DamagedBox" in out and "error = \"box 'stsz' of size 4096 overflows" in out
+    assert err.startswith("bmff dump: error: [parse] moov/trak/mdia/minf/stbl: box 'stsz'")
