@@ -31,8 +31,8 @@ def _decomposition():
                               np.full((16, 16, 3), 0.5, np.float32))
 
 
-def _recon(dec, sprites=SPRITES):
-    return np.asarray(edit.render_decomposition(dec, sprites, GEOM).recon_bhw3[0])
+def _recon(dec, sprites=SPRITES, geom=GEOM):
+    return np.asarray(edit.render_decomposition(dec, sprites, geom).recon_bhw3[0])
 
 
 def _changed(a, b):
@@ -138,3 +138,27 @@ def test_user_errors(tmp_path):
     (tmp_path / "bad.png").write_bytes(b"not a png")
     with pytest.raises(UserError, match="cannot read"):
         edit.load_rgba(str(tmp_path / "bad.png"), 8)
+
+
+def test_unedited_decomposition_of_a_real_model_matches_its_hard_reconstruction():
+    import jax
+
+    from spritejax import configs
+    from spritejax.data import synthetic
+    from spritejax.evaluate import frame_keys
+    from spritejax.model import SpriteModel
+
+    cfg = configs.load("tiny", ["canvas=(16, 16)"])
+    model = SpriteModel.from_config(cfg)
+    frames = synthetic.generate(2, (16, 16), seed=1, sprite_size=8).frames_nhw3
+    params = model.init(jax.random.key(0), frames)
+    keys = frame_keys(0, np.arange(2))
+    decs = edit.decompose(model, params, frames, keys)
+    expected = np.asarray(model.apply(params, frames, keys, mode="hard").recon_bhw3)
+    sprites = model.decode_sprites(params)
+    for b, dec in enumerate(decs):
+        np.testing.assert_allclose(_recon(dec, sprites, model.geom), expected[b], atol=1e-5)
+    dec = max(decs, key=lambda d: len(d.active))
+    assert dec.active, "an untrained model switches some anchors on"
+    after = _recon(edit.delete(dec, dec.active[0]), sprites, model.geom)
+    assert np.count_nonzero(_changed(after, _recon(dec, sprites, model.geom))) > 0
