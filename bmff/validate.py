@@ -202,8 +202,11 @@ def _ftyp_first(f: File) -> Iterator[Finding]:
         yield Finding("ftyp-first", "the file holds no boxes")
         return
     significant = [t for t in types if t not in ("free", "skip")]
-    if not significant or significant[0] not in ("ftyp", "styp"):
-        first = significant[0] if significant else types[0]
+    first = significant[0] if significant else types[0]
+    if "ftyp" not in types and "styp" not in types:
+        yield Finding("ftyp-first", f"no 'ftyp' box (the file starts with '{first}'); files of ISO/IEC 14496-12 "
+                      "have one, legacy QuickTime files may not", first, "warning")
+    elif first not in ("ftyp", "styp"):
         yield Finding("ftyp-first", f"the first box is '{first}'; 'ftyp' (or 'styp' for a segment) shall come "
                       "first, only 'free'/'skip' may precede it", first)
     if types.count("ftyp") > 1:

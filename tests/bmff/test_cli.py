@@ -85,6 +85,9 @@ def test_validate_exit_codes(capsys, sample, tmp_path):
     rc, out, _ = run(capsys, "validate", str(bad))
     assert rc == 1
     assert "error: [ftyp-first] mdat: the first box is 'mdat'" in out
+    legacy = small_file(tmp_path, MovieBox(children=[UnknownBox(box_type="mvhd", data=bytes(100))]))
+    rc, out, _ = run(capsys, "validate", str(legacy))
+    assert rc == 0 and out.startswith("warning: [ftyp-first] moov: no 'ftyp' box")
     rc, _, err = run(capsys, "validate", str(tmp_path / "missing.mp4"))
     assert rc == 2 and "cannot open" in err
 

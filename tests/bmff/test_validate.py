@@ -28,6 +28,9 @@ def test_ftyp_first_and_free_before_it_allowed():
     assert names(run_checks(styp, ["ftyp-first"])) == []
     late = bmff.parse(MovieBox(children=[MVHD]).to_bytes() + FileTypeBox().to_bytes())
     assert names(run_checks(late)) == ["ftyp-first"]
+    legacy = bmff.parse(MediaDataBox(data=b"x").to_bytes() + MovieBox(children=[MVHD]).to_bytes())
+    (finding,) = run_checks(legacy)
+    assert (finding.check, finding.severity, finding.path) == ("ftyp-first", "warning", "mdat")
     two = bmff.parse(FileTypeBox().to_bytes() * 2 + MovieBox(children=[MVHD]).to_bytes())
     assert [f.message for f in run_checks(two)] == ["2 'ftyp' boxes; a file has exactly one"]
 
