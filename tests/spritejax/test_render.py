@@ -321,3 +321,156 @@ def test_random_ranks_are_per_frame_per_layer_permutations():
     np.testing.assert_array_equal(np.sort(flat, axis=-1), np.broadcast_to(np.arange(48), flat.shape))
     assert len({tuple(f.ravel()) for f in ranks}) == 5
     np.testing.assert_array_equal(ranks[2], np.asarray(R.random_ranks(keys[2:3], geom))[0])
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Transformations compose; no recompilation
+
+
+def pipeline(scores, switches, sprites, offsets, background, ranks, geom):
+    placed = R.translate(R.select_soft(scores, switches, sprites), offsets)
+    return R.composite(placed, background, ranks, geom).recon_bhw3
+
+
+def test_jit_vmap_grad_compose():
+    geom = R.Geometry(16, 12, 8, 2)
+    scenes = [random_scene(s, geom, b=1) for s in (20, 21, 22)]
+    names = ("sprites", "offsets", "scores", "switches", "background", "ranks")
+    stacked = [np.stack([s[n] for s in scenes]) for n in names]
+
+    def f(sprites, offsets, scores, switches, background, ranks):
+        return pipeline(scores, switches, sprites, offsets, background, ranks, geom)
+
+    batched = jax.jit(jax.vmap(f))(*stacked)
+    single = jax.jit(f)
+    for s, got in zip(scenes, batched):
+        np.testing.assert_allclose(np.asarray(got), np.asarray(single(*(s[n] for n in names))), atol=1e-6)
+
+    def loss(*args):
+        return jnp.sum(f(*args) ** 2)
+
+    # The batch loss is a sum over independent frames, so its gradient is each frame's own gradient.
+    whole = jax.jit(jax.grad(lambda *a: jnp.sum(jax.vmap(loss)(*a)), argnums=(0, 1, 2, 3)))(*stacked)
+    frame_grad = jax.jit(jax.grad(loss, argnums=(0, 1, 2, 3)))
+    for i, s in enumerate(scenes):
+        for a, b in zip(whole, frame_grad(*(s[n] for n in names))):
+            assert np.all(np.isfinite(np.asarray(a))) and np.abs(np.asarray(a)).max() > 0
+            np.testing.assert_allclose(np.asarray(a[i]), np.asarray(b), rtol=1e-4, atol=1e-5)
+
+
+def test_no_recompilation_for_same_shapes():
+    geom = R.Geometry(20, 16, 8, 2)
+    traces = []
+
+    @jax.jit
+    def step(scores, switches, sprites, offsets, background, ranks):
+        traces.append(1)  # runs only while tracing
+        return pipeline(scores, switches, sprites, offsets, background, ranks, geom)
+
+    names = ("scores", "switches", "sprites", "offsets", "background", "ranks")
+    for seed in range(3):
+        step(*(random_scene(seed, geom)[n] for n in names)).block_until_ready()
+    assert len(traces) == 1
+    scene = random_scene(9, geom, b=3)
+    placed = R.translate(R.select_soft(scene["scores"], scene["switches"], scene["sprites"]), scene["offsets"])
+    R.composite(placed, scene["background"], scene["ranks"], geom)
+    before = R.composite._cache_size()
+    for seed in range(3):
+        s = random_scene(seed + 30, geom, b=3)
+        R.composite(placed * 0.5, s["background"], s["ranks"], R.Geometry(20, 16, 8, 2))
+    assert R.composite._cache_size() == before
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Properties (hypothesis); geometries come from a short list so compilations stay few
+
+
+GEOMS = [R.Geometry(16, 12, 8, 2), R.Geometry(12, 20, 8, 1)]
+PROPS = settings(max_examples=12, deadline=None, derandomize=True)
+
+
+@PROPS
+@given(st.sampled_from(GEOMS), st.integers(0, 2**31 - 1))
+def test_transparent_sprites_show_the_background_exactly(geom, seed):
+    scene = random_scene(seed, geom)
+    scene["switches"][:] = 0.0
+    out = fast_render(scene, geom)
+    np.testing.assert_array_equal(np.asarray(out.recon_bhw3), scene["background"])
+    assert not np.asarray(out.visibility_blhwkk).any() and not np.asarray(out.layers_blhw4).any()
+    np.testing.assert_array_equal(np.asarray(out.background_weight_bhw), 1.0)
+
+
+@PROPS
+@given(st.sampled_from(GEOMS), st.integers(0, 2**31 - 1), st.sampled_from([0.0, 1.0, None]))
+def test_weights_partition_unity(geom, seed, alpha):
+    """Anchor visibilities and the background weight sum to 1 at every pixel, whatever the alphas or order."""
+    scene = random_scene(seed, geom)
+    if alpha is not None:
+        scene["sprites"][..., 3] = alpha
+    out = fast_render(scene, geom)
+    total = fold_visibility(np.asarray(out.visibility_blhwkk), geom) + np.asarray(out.background_weight_bhw)
+    np.testing.assert_allclose(total, 1.0, atol=1e-5)
+    assert np.asarray(out.visibility_blhwkk).min() >= 0.0
+
+
+@PROPS
+@given(st.integers(0, 2**31 - 1), st.integers(-9, 9), st.integers(-9, 9))
+def test_integer_translation_is_a_shift_with_padding_rules(seed, dx, dy):
+    k = 8
+    sprites = np.random.default_rng(seed).uniform(size=(3, k, k, 4)).astype(np.float32)
+    got = np.asarray(R.translate(sprites, np.tile(np.float32([dx, dy]), (3, 1))))
+    idx = np.arange(k)
+    src_y, src_x = idx[:, None] - dy, idx[None, :] - dx
+    inside = (src_y >= 0) & (src_y < k) & (src_x >= 0) & (src_x < k)
+    rgb = sprites[:, np.clip(src_y, 0, k - 1), np.clip(src_x, 0, k - 1), :3]
+    alpha = np.where(inside, sprites[:, np.clip(src_y, 0, k - 1), np.clip(src_x, 0, k - 1), 3], 0.0)
+    np.testing.assert_allclose(got[..., :3], rgb, atol=1e-6)
+    np.testing.assert_allclose(got[..., 3], alpha, atol=1e-6)
+    if dx == dy == 0:
+        np.testing.assert_array_equal(got, sprites)
+
+
+@PROPS
+@given(st.sampled_from(GEOMS), st.integers(0, 2**31 - 1))
+def test_extract_windows_are_crops_of_the_padded_frame(geom, seed):
+    frames = np.random.default_rng(seed).uniform(size=(2, geom.canvas_h, geom.canvas_w, 3)).astype(np.float32)
+    got = np.asarray(R.extract_windows(frames, geom))
+    padded = np.pad(frames, ((0, 0), (geom.pad,) * 2, (geom.pad,) * 2, (0, 0)))
+    for i, j in itertools.product(range(geom.grid_h), range(geom.grid_w)):
+        want = padded[:, i * geom.cell:i * geom.cell + geom.k, j * geom.cell:j * geom.cell + geom.k]
+        np.testing.assert_array_equal(got[:, i, j], want)
+
+
+@PROPS
+@given(st.integers(0, 2**31 - 1), st.booleans())
+def test_texture_background_mixes_crops(seed, hard):
+    rng = np.random.default_rng(seed)
+    tex = rng.uniform(size=(9, 11, 3)).astype(np.float32)
+    lx, ly = rng.normal(size=(2, 4)).astype(np.float32), rng.normal(size=(2, 3)).astype(np.float32)
+    got = np.asarray(R.texture_background(tex, lx, ly, hard=hard))
+    assert got.shape == (2, 7, 8, 3)
+    for b in range(2):
+        if hard:
+            y, x = np.argmax(ly[b]), np.argmax(lx[b])
+            np.testing.assert_array_equal(got[b], tex[y:y + 7, x:x + 8])
+        else:
+            py, px = np.exp(ly[b]) / np.exp(ly[b]).sum(), np.exp(lx[b]) / np.exp(lx[b]).sum()
+            want = sum(py[y] * px[x] * tex[y:y + 7, x:x + 8] for y in range(3) for x in range(4))
+            np.testing.assert_allclose(got[b], want, rtol=1e-5, atol=1e-6)
+
+
+def test_solid_background_and_opaque_front_layer():
+    geom = R.Geometry(16, 16, 8, 2)
+    bg = R.solid_background(jnp.array([0.1, 0.2, 0.3]), 2, geom)
+    assert bg.shape == (2, 16, 16, 3)
+    np.testing.assert_allclose(np.asarray(bg[1, 5, 7]), [0.1, 0.2, 0.3])
+    scene = random_scene(4, geom)
+    scene["sprites"][..., 3] = 1.0
+    scene["switches"][:, 0] = 1.0
+    scene["switches"][:, 1] = np.float32(0.0)
+    scene["switches"][:, 1, 1, 1] = 1.0  # one opaque anchor in the front layer
+    out = fast_render(scene, geom, hard=True)
+    front = np.asarray(out.layers_blhw4[:, 1])
+    covered = front[..., 3] == 1.0
+    assert covered.any()
+    np.testing.assert_allclose(np.asarray(out.recon_bhw3)[covered], front[..., :3][covered], atol=1e-6)
