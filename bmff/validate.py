@@ -29,6 +29,10 @@ class Finding:
     path: str = ""
     severity: str = "error"
 
+    def __post_init__(self) -> None:
+        if self.severity not in SEVERITIES:
+            raise ValueError(f"severity {self.severity!r} is not one of {SEVERITIES}")
+
     def __str__(self) -> str:
         where = f" {self.path}:" if self.path else ""
         return f"{self.severity}: [{self.check}]{where} {self.message}"
@@ -122,8 +126,9 @@ def _lenient_boxes(r: Reader, ctx: Context, damage: list[Finding]) -> list[Box]:
         except BmffError:
             # The header itself is broken (overflow, truncation): everything to the parent's end is damaged.
             damage.append(Finding("parse", error.message + where, error.path or ctx.path_str))
-            out.append(DamagedBox(box_type=raw_type, data=Payload(r.source, start, r.end - start),
-                                  error=error.message))
+            box = DamagedBox(box_type=raw_type, data=Payload(r.source, start, r.end - start), error=error.message)
+            box.header = Header(raw_type, start, 0, r.end - start)  # so a dump shows where, without reading it
+            out.append(box)
             r.pos = r.end
             break
         cls = lookup(hdr.type, ctx.parent)

@@ -238,3 +238,19 @@ def test_items_built_from_each_other():
                                            SingleItemTypeReferenceBox("iloc", 2, [1])]))
     (finding,) = run_checks(reparse(f))
     assert finding.check == "iloc-cycles" and "items 1 -> 2 -> 1 are built from each other" in finding.message
+
+
+def test_lenient_damage_of_a_huge_truncated_mdat_is_never_read(tmp_path):
+    from bmff.dump import file_lines
+
+    path = tmp_path / "cut.mp4"
+    with open(path, "wb") as fp:  # an mdat header promising 8 GB, then 100 MB of (sparse) data
+        fp.write(FileTypeBox().to_bytes() + write_header("mdat", 8 << 30, "large"))
+        fp.truncate(100 << 20)
+    f, damage = parse_lenient(path)
+    assert len(damage) == 1 and "overflows" in damage[0].message
+    lines = list(file_lines(f))
+    assert "[mdat] DamagedBox offset=16 size=104857584" in lines
+    assert "  data = <lazy offset=16 size=104857584>" in lines
+    with pytest.raises(ValueError):
+        Finding("x", "y", severity="fatal")
