@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Iterator
 
 from . import tracks as tr
-from .box import Box, BmffError, UnknownBox
+from .box import Box, BmffError, UnknownBox, payload_bytes
 from .boxes.amd1_groups import NfcsGroupingParameter, NnpfcSeiSampleGroupEntry
 from .boxes.meta import (ItemDataBox, ItemInfoBox, ItemInfoEntry, ItemLocation, ItemLocationBox, ItemLocationExtent,
                          ItemPropertiesBox, ItemPropertyAssociation, ItemPropertyAssociationBox,
@@ -260,7 +260,7 @@ def add_item(meta: MetaBox, item_type: str, data: bytes, name: str = "", propert
     item_id = max([e.item_ID for e in iinf.boxes if isinstance(e, ItemInfoEntry)], default=0) + 1
     infe = ItemInfoEntry(item_ID=item_id, item_type=item_type, item_name=name, content_type=content_type, version=2)
     iinf.children.append(infe)
-    old = bytes(idat.data)
+    old = payload_bytes(idat.data)
     idat.data = old + bytes(data)
     iloc.items.append(ItemLocation(item_ID=item_id, construction_method=1,
                                    extents=[ItemLocationExtent(extent_offset=len(old), extent_length=len(data))]))

@@ -1,0 +1,239 @@
+"""A trained sprite model as NNR items in an ISOBMFF file, and back (`spritejax export` / `spritejax import`).
+
+Every parameter tensor (plus the decoded RGBA sprite sheet, as `sprite_sheet`) is one NNR compressed data unit
+whose topology element id is the parameter's path; the start unit and parameter set go to the item's 'nnrC'
+property, the data units to the 'nnr1' item's data (in 'idat'). The config travels as a 'mime'
+(application/json) item with a 'cdsc' reference to the NNR item. Standalone files are 'ftyp' + a 'meta' with
+handler 'nnet'; embedded files are the footage's MP4 with that MetaBox added and its video track announced as
+an NNPFC post-filter (bmff.amd1.add_post_filter). A fine-tuned model can be added as an incremental update:
+a second 'nnr1' item holding only the tensors that changed, with a 'pred' reference to its base.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import pathlib
+
+import numpy as np
+
+import bmff
+from bmff import amd1, edit
+from bmff.boxes.file import FileTypeBox
+from bmff.boxes.meta import MetaBox
+from bmff.nnr_units import units_to_bytes
+
+from . import configs, nnr
+from .errors import UserError
+
+SHEET = "sprite_sheet"  # the decoded RGBA sprites, stored next to the parameters for viewers
+CONFIG_MIME = "application/json"
+
+
+@dataclasses.dataclass
+class ExportReport:
+    path: str
+    mode: str  # 'standalone' | 'embedded'
+    bits: int | None
+    item_id: int
+    tensors: int
+    parameters: int
+    nnr_bytes: int
+    file_bytes: int
+
+
+def _tensors(model, params) -> dict[str, np.ndarray]:
+    flat = nnr.flatten(jax_to_numpy(params))
+    flat[SHEET] = np.asarray(model.decode_sprites(params), np.float32)
+    return flat
+
+
+def jax_to_numpy(tree):
+    return {k: jax_to_numpy(v) if isinstance(v, dict) else np.asarray(v) for k, v in tree.items()}
+
+
+def _open(path) -> bmff.File:
+    if not pathlib.Path(path).is_file():
+        raise UserError(f"{path}: no such file")
+    try:
+        return bmff.parse(path)
+    except bmff.BmffError as e:
+        raise UserError(f"{path}: not a readable MP4/ISOBMFF file: {e}") from None
+
+
+def export(cfg, model, params, out, video=None, bits: int | None = None, base=None) -> ExportReport:
+    """Write the model to `out`: standalone, into a copy of `video`, or as an update to the model in `base`."""
+    tensors = _tensors(model, params)
+    if base is not None:
+        if video is not None:
+            raise UserError("give either --video or --base: an update goes into the file of its base model")
+        f = _open(base)
+        _, base_id, base_flat = _latest(f)
+        changed = {k: v for k, v in tensors.items() if k not in base_flat or base_flat[k].tobytes() != v.tobytes()}
+        bitstream = units_to_bytes(nnr.encode(changed, bits))
+        mode = "embedded" if any(t.handler_type == "vide" for t in bmff.tracks.tracks(f)) else "standalone"
+        item_id = _add_model(f, bitstream, cfg, base_item=base_id, embedded=mode == "embedded")
+        count = len(changed)
+    else:
+        bitstream = units_to_bytes(nnr.encode(tensors, bits))
+        if video is not None:
+            f, mode = _open(video), "embedded"
+        else:
+            f = bmff.File([FileTypeBox("iso8", 0, ["iso8", "isom"])])
+            mode = "standalone"
+        item_id = _add_model(f, bitstream, cfg, embedded=mode == "embedded")
+        count = len(tensors)
+    out = pathlib.Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        edit.write_with_fixed_offsets(f, out)
+    except bmff.BmffError as e:
+        raise UserError(f"cannot write {out}: {e}") from None
+    n_params = sum(int(v.size) for k, v in tensors.items() if k != SHEET)
+    return ExportReport(str(out), mode, bits, item_id, count, n_params, len(bitstream), out.stat().st_size)
+
+
+def _add_model(f: bmff.File, bitstream: bytes, cfg, base_item: int | None = None, embedded: bool = False) -> int:
+    try:
+        if embedded:
+            item_id = amd1.add_post_filter(f, bitstream, base_item=base_item, name="spritejax model")
+        else:
+            meta = amd1.file_meta(f)
+            item_id = amd1.nnr_item(meta, bitstream, "spritejax model")
+            if base_item is not None:
+                amd1.add_reference(meta, "pred", item_id, [base_item])
+    except bmff.BmffError as e:
+        raise UserError(f"cannot add the model: {e}") from None
+    meta = amd1.file_meta(f)
+    config_id = amd1.add_item(meta, "mime", configs.to_json(cfg).encode(), "spritejax config",
+                              content_type=CONFIG_MIME)
+    amd1.add_reference(meta, "cdsc", config_id, [item_id])
+    return item_id
+
+
+# --------------------------------------------------------------------------------------------- import
+
+
+def _nnet_meta(f: bmff.File) -> MetaBox:
+    meta = next((b for b in f.boxes if isinstance(b, MetaBox) and amd1.handler_of(b) == "nnet"), None)
+    if meta is None or "nnr1" not in amd1.item_types(meta).values():
+        raise UserError("the file holds no NNR model ('meta' with handler 'nnet' and an 'nnr1' item)")
+    return meta
+
+
+def _chain(meta: MetaBox) -> list[int]:
+    """NNR item ids from the base to the newest update, following 'pred' references."""
+    types = amd1.item_types(meta)
+    pred = {src: dst[0] for src, dst in amd1.references(meta, "pred") if dst}
+    items = [i for i, t in types.items() if t == "nnr1"]
+    heads = [i for i in items if i not in pred.values()]  # items nothing updates
+    chain, seen = [max(heads) if heads else max(items)], set()
+    while chain[-1] in pred:
+        if chain[-1] in seen:
+            raise UserError(f"'pred' references of item {chain[-1]} form a loop")
+        seen.add(chain[-1])
+        chain.append(pred[chain[-1]])
+    return chain[::-1]
+
+
+def _latest(f: bmff.File) -> tuple[MetaBox, int, dict[str, np.ndarray]]:
+    """(meta, id of the newest NNR item, tensors of base + every update applied in order)."""
+    meta = _nnet_meta(f)
+    chain = _chain(meta)
+    flat: dict[str, np.ndarray] = {}
+    for item_id in chain:
+        try:
+            data = amd1.nnr_bitstream(f, meta, item_id)
+        except bmff.BmffError as e:
+            raise UserError(f"NNR item {item_id} is unreadable (truncated file?): {e}") from None
+        flat.update(nnr.decode_bytes(data))
+    return meta, chain[-1], flat
+
+
+def _config(f: bmff.File, meta: MetaBox, item_id: int):
+    chain = _chain(meta)
+    types = amd1.item_types(meta)
+    for src, dst in amd1.references(meta, "cdsc"):
+        if types.get(src) == "mime" and set(dst) & set(chain):
+            try:
+                return configs.from_json(amd1.item_data(f, meta, src).decode())
+            except (bmff.BmffError, UnicodeDecodeError, ValueError) as e:
+                raise UserError(f"the model's config item {src} is unreadable: {e}") from None
+    raise UserError("the file has an NNR model but no config item describing it ('mime' item with 'cdsc')")
+
+
+def load(path):
+    """(cfg, model, params) of the model in an exported file (standalone or embedded; updates applied)."""
+    import jax
+
+    from .model import SpriteModel
+
+    f = _open(path)
+    meta, item_id, flat = _latest(f)
+    cfg = _config(f, meta, item_id)
+    model = SpriteModel.from_config(cfg)
+    shapes = jax.eval_shape(lambda: model.init(jax.random.key(0)))
+    template = jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), shapes)
+    flat.pop(SHEET, None)
+    params = nnr.unflatten(flat, template)
+    return cfg, model, jax.tree.map(jax.numpy.asarray, params)
+
+
+# --------------------------------------------------------------------------------------------- CLI
+
+
+def add_export_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--workdir", required=True, help="training workdir (its latest checkpoint is exported)")
+    parser.add_argument("--out", required=True, help="the MP4 / ISOBMFF file to write")
+    parser.add_argument("--video", help="footage MP4 to embed the model in (its video track gets an NNPFC group)")
+    parser.add_argument("--base", help="an exported file: write this model as an incremental update of its model")
+    parser.add_argument("--bits", type=int, choices=(8, 16), help="uniform per-tensor quantization (default: "
+                        "lossless float32); reports the PSNR change of the re-rendered frames")
+    parser.add_argument("--frames", type=int, default=16, help="frames re-rendered to measure --bits (default 16)")
+
+
+def run_export(args) -> int:
+    from .train import load_workdir
+
+    cfg, model, params = load_workdir(args.workdir)
+    report = dataclasses.asdict(export(cfg, model, params, args.out, args.video, args.bits, args.base))
+    if args.bits:
+        report.update(quantization_psnr(cfg, model, params, args.out, args.frames))
+    print(json.dumps(report))
+    return 0
+
+
+def quantization_psnr(cfg, model, params, path, frames: int) -> dict:
+    """PSNR (hard mode) of the exported model vs the original on held-out frames, and the difference."""
+    import jax
+
+    from .data import load_dataset
+    from .metrics import psnr
+
+    dataset = load_dataset(cfg.data, cfg.canvas)
+    idx = dataset.test_idx[:frames] if len(dataset.test_idx) else dataset.train_idx[:frames]
+    x = jax.numpy.asarray(dataset.frames_nhw3[idx])
+    keys = jax.random.split(jax.random.key(0), len(idx))
+    _, model_q, params_q = load(path)
+    original = float(psnr(np.asarray(model.apply(params, x, keys, "hard").recon_bhw3), np.asarray(x)))
+    quantized = float(psnr(np.asarray(model_q.apply(params_q, x, keys, "hard").recon_bhw3), np.asarray(x)))
+    return {"psnr_lossless": original, "psnr_quantized": quantized, "psnr_loss_db": original - quantized}
+
+
+def add_import_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", help="an MP4 / ISOBMFF file written by `spritejax export`")
+    parser.add_argument("--sheet", help="also write the model's sprite sheet PNG here")
+
+
+def run_import(args) -> int:
+    cfg, model, params = load(args.file)
+    sizes = {k: int(np.prod(v.shape)) for k, v in nnr.flatten(jax_to_numpy(params)).items()}
+    print(json.dumps({"file": args.file, "canvas": list(cfg.canvas), "k": cfg.model.k,
+                      "num_sprites": cfg.model.num_sprites, "tensors": len(sizes), "parameters": sum(sizes.values())}))
+    if args.sheet:
+        from .viz import save_png, sprite_sheet
+
+        sprites = np.asarray(model.decode_sprites(params))
+        save_png(args.sheet, sprite_sheet(sprites, range(len(sprites))))
+    return 0
