@@ -96,9 +96,9 @@ def read_sample(f: File, sample: Sample) -> bytes:
     """The bytes of one sample from the file's source."""
     if f.source is None:
         raise BmffError("the file was not parsed from a source: sample bytes are not available")
-    if sample.offset + sample.size > f.source.size:
-        raise BmffError(f"sample {sample.number} [{sample.offset}, {sample.offset + sample.size}) runs past the "
-                        f"end of the file ({f.source.size} bytes)", sample.offset)
+    if sample.offset < 0 or sample.offset + sample.size > f.source.size:
+        raise BmffError(f"sample {sample.number} [{sample.offset}, {sample.offset + sample.size}) runs outside "
+                        f"the file ({f.source.size} bytes)", sample.offset)
     return f.source.read_at(sample.offset, sample.size)
 
 

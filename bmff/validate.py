@@ -193,10 +193,6 @@ def children_types(box: Box) -> list[str]:
     return [c.type for c in box.boxes]
 
 
-def is_fragmented(f: File) -> bool:
-    return any(b.type in ("moof", "styp", "sidx") for b in f.boxes) or bool(f.find_all("moov/mvex"))
-
-
 # --------------------------------------------------------------------------------------------- file structure
 
 

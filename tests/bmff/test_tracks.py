@@ -31,8 +31,10 @@ def test_read_sample_past_the_end():
     f = bmff.parse(raw)
     s = tracks.samples(f.find("moov/trak"))[1]
     cut = bmff.File(f.boxes, source=Source(raw[:-5]))  # the tree of the whole file over a truncated source
-    with pytest.raises(bmff.BmffError, match=r"sample 2 \[\d+, \d+\) runs past the end of the file"):
+    with pytest.raises(bmff.BmffError, match=r"sample 2 \[\d+, \d+\) runs outside the file"):
         tracks.read_sample(cut, s)
+    with pytest.raises(bmff.BmffError, match=r"sample 2 \[-3, 7\) runs outside"):
+        tracks.read_sample(f, s._replace(offset=-3))
     assert tracks.read_sample(f, s) == bytes(10)
 
 
