@@ -209,12 +209,39 @@ def test_each_rule_has_a_file_that_breaks_exactly_it(sources, rule):
     assert _failing(f) == {rule}
 
 
-def test_nnpfc_in_a_sample_entry_of_a_track_with_nfcs_group(sources):
-    f = _annotated(sources["hevc"])
+def _with_hvcc_sei(f, payload_type: int, payload: bytes) -> None:
+    """Append one prefix SEI NAL unit holding one message to the HEVC entry's hvcC NAL unit arrays."""
     hvcc = _entry(f).find("hvcC")
-    sei_nal = b"\x4e\x01" + SeiMessage(NNPFC_PAYLOAD_TYPE, nnpfc_sei(1, b"")[2:]).to_bytes() + b"\x80"
+    sei_nal = b"\x4e\x01" + SeiMessage(payload_type, payload).to_bytes() + b"\x80"
     data = bytearray(hvcc.data)
     data[22] += 1
     data += bytes([39]) + (1).to_bytes(2, "big") + len(sei_nal).to_bytes(2, "big") + sei_nal
     hvcc.data = bytes(data)
-    assert _failing(f) == {"nfcs-no-nnpfc-in-track"}
+
+
+def _manifest(*entries) -> bytes:
+    return len(entries).to_bytes(2, "big") + b"".join(t.to_bytes(2, "big") + bytes([d]) for t, d in entries)
+
+
+HEVC_BREAKERS = {
+    "nfcs-no-nnpfc-in-track": (NNPFC_PAYLOAD_TYPE, nnpfc_sei(1, b"")[2:]),
+    # declares NNPFC and NNPFA necessary while 'seii' requires NNPFC only
+    "aSEI-manifest-consistency": (200, _manifest((NNPFC_PAYLOAD_TYPE, 1), (211, 1))),
+    # consistent with 'seii', but NNPFC is listed without an NNPFA entry
+    "manifest-nnpfa-entry": (200, _manifest((NNPFC_PAYLOAD_TYPE, 1))),
+    # prefix_sei_payload_type 210, one indication of 8 bits (less than nnpfc_purpose), alignment ones
+    "prefix-indication-nnpfc-purpose": (201, bytes([0, 210, 0, 0, 7, 0xAB])),
+}
+
+
+@pytest.mark.parametrize("rule", HEVC_BREAKERS)
+def test_sample_entry_sei_rules(sources, rule):
+    f = _annotated(sources["hevc"])
+    _with_hvcc_sei(f, *HEVC_BREAKERS[rule])
+    assert _failing(f) == {rule}
+
+
+def test_consistent_manifest_passes(sources):
+    f = _annotated(sources["hevc"])
+    _with_hvcc_sei(f, 200, _manifest((NNPFC_PAYLOAD_TYPE, 1), (211, 0)))
+    assert _failing(f) == set()
