@@ -1,9 +1,8 @@
 """Fuzz bmff with mutated real files: every input must give a clean parse or a BmffError.
 
-Mutations of the small real files in tests/bmff/fixtures (bit flips, edge values written over box sizes and
-the count-like words after them, truncation, deleted/duplicated/spliced ranges). Each input runs through what
-a user can run: parse (the lenient parse where it fails), write back (must be byte-exact), validate, and for
-every 8th input the JSON dump. Prints one JSON
+Mutations (bmff.fuzz.mutate) of the small real files in tests/bmff/fixtures. Each input runs through what a
+user can run (bmff.fuzz.exercise): parse (the lenient parse where it fails), write back (must be byte-exact),
+validate, resolve and read the tracks' samples, and for every 8th input the text and JSON dumps. One JSON
 line: inputs/s, the count of exceptions other than BmffError (must be 0), round-trip mismatches (must be 0),
 and as baseline the rate of parsing the unmutated seeds.
 """
@@ -17,76 +16,15 @@ import multiprocessing
 import os
 import random
 import re
-import struct
 import sys
 import time
 import traceback
 from pathlib import Path
 
 import bmff
-from bmff.dump import file_json
-from bmff.validate import parse_lenient, run_checks
+from bmff.fuzz import exercise, header_offsets, mutate
 
 FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "bmff" / "fixtures"
-EDGE_U32 = (0, 1, 7, 8, 9, 15, 16, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFE, 0xFFFFFFFF)
-EDGE_U8 = (0, 1, 0x7F, 0x80, 0xFF)
-
-
-def header_offsets(raw: bytes) -> list[int]:
-    return [b.header.offset for b in bmff.parse(raw).walk() if b.header is not None]
-
-
-def mutate(rng: random.Random, raw: bytes, headers: list[int], seeds: list[bytes]) -> bytes:
-    """One to three random mutations of raw."""
-    data = bytearray(raw)
-    for _ in range(rng.randint(1, 3)):
-        op = rng.randrange(6)
-        if not data:
-            break
-        if op == 0:  # bit flips
-            for _ in range(rng.randint(1, 4)):
-                i = rng.randrange(len(data))
-                data[i] ^= 1 << rng.randrange(8)
-        elif op == 1:  # edge byte
-            data[rng.randrange(len(data))] = rng.choice(EDGE_U8)
-        elif op == 2:  # edge u32 over a box size, a version/flags word or the first count-like fields
-            at = rng.choice(headers) + rng.choice((0, 8, 12, 16, 20, 24))
-            value = rng.choice(EDGE_U32) if rng.random() < 0.7 else rng.getrandbits(32)
-            data[at : at + 4] = struct.pack(">I", value)[: len(data[at : at + 4])]
-        elif op == 3:  # truncation
-            del data[rng.randrange(len(data)) :]
-        elif op == 4:  # delete or duplicate a short range
-            i = rng.randrange(len(data))
-            j = min(len(data), i + rng.randint(1, 64))
-            if rng.random() < 0.5:
-                del data[i:j]
-            else:
-                data[i:i] = data[i:j]
-        else:  # splice a range from another seed
-            other = rng.choice(seeds)
-            i, k = rng.randrange(len(data)), rng.randrange(len(other))
-            data[i : i + rng.randint(1, 64)] = other[k : k + rng.randint(1, 64)]
-    return bytes(data)
-
-
-def exercise(raw: bytes, dump: bool) -> str | None:
-    """None when the input was handled properly; otherwise what went wrong. The lenient parse runs where the
-    strict one failed (elsewhere it builds the same tree)."""
-    try:
-        f = bmff.parse(raw)
-    except bmff.BmffError:
-        f, _ = parse_lenient(raw)
-    try:
-        if f.to_bytes() != raw:
-            return "round-trip mismatch"
-    except bmff.BmffError as e:  # it parsed, so it must write back
-        return f"round-trip mismatch: writing back raised {e}"
-    run_checks(f)
-    if dump:
-        file_json(f)
-    return None
-
-
 SEEDS = [p.read_bytes() for p in sorted(FIXTURES.iterdir()) if p.suffix in (".mp4", ".mov", ".heic")]
 
 
