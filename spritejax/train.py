@@ -82,10 +82,14 @@ def data_mesh(batch_size: int) -> jax.sharding.Mesh:
 
 
 def kmeans_frames(dataset, seed: int, count: int = 100) -> np.ndarray:
-    """≤ count random training frames: what model.init clusters for the solid background colour."""
-    rng = np.random.default_rng(seed)
-    pick = rng.choice(dataset.train_idx, size=min(count, len(dataset.train_idx)), replace=False)
-    return dataset.frames_nhw3[np.sort(pick)]
+    """Exactly `count` training frames (random; all of them, tiled, when fewer) for model.init's k-means
+    background colour. A fixed count keeps one compiled init for every dataset size."""
+    train_idx = dataset.train_idx
+    if len(train_idx) >= count:
+        pick = np.sort(np.random.default_rng(seed).choice(train_idx, size=count, replace=False))
+    else:
+        pick = np.resize(train_idx, count)
+    return dataset.frames_nhw3[pick]
 
 
 def init_state(model, cfg, init_frames_bhw3) -> dict:
@@ -137,7 +141,7 @@ def _train_step(model, lr, bg_lr, weight_decay, lambda_sparse, mesh):
             return loss_fn(out, frames_bhw3, lambda_beta, lambda_sparse)
 
         (loss, metrics), grads = jax.value_and_grad(objective, has_aux=True)(state["params"])
-        grad_norm = optax.global_norm(grads)
+        grad_norm = optax.tree.norm(grads)
         finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
         updates, opt_state = optimizer.update(grads, state["opt_state"], state["params"])
         stepped = {"step": state["step"] + 1, "params": optax.apply_updates(state["params"], updates),
@@ -284,16 +288,16 @@ def train(cfg, workdir, progress: bool = True, stop_at: int | None = None, datas
                 + (f"last good checkpoint: step {good} in {ckpts.directory}" if good is not None
                    else "no checkpoint was written")
                 + "; try a lower optim.lr or check the data for NaN/Inf")
-        if done == start + 1:
-            timer = (time.perf_counter(), done)  # throughput excludes the first step's compilation
-        elif done % tc.log_every == 0 or done == end:
-            now = time.perf_counter()
-            metrics["frames_per_s"] = (done - timer[1]) * tc.batch_size / max(now - timer[0], 1e-9)
+        now = time.perf_counter()
+        if done % tc.log_every == 0 or done in (start + 1, end):
+            if done > start + 1:  # throughput since the last log; the first step (compilation) is excluded
+                metrics["frames_per_s"] = (done - timer[1]) * tc.batch_size / max(now - timer[0], 1e-9)
             metrics["epoch"] = done * tc.batch_size / len(dataset.train_idx)
-            timer = (now, done)
             log.write(done, metrics)
             bar.set_postfix(loss=f"{metrics['loss']:.4g}", psnr=f"{metrics.get('psnr', math.nan):.2f}")
             last = metrics
+        if done == start + 1 or done % tc.log_every == 0:
+            timer = (now, done)
         bar.update(1)
 
     interrupted = False
