@@ -140,9 +140,9 @@ CONFIGS = [  # (H, W, k, layers): even, odd and mixed grids
 # Fast path == reference
 
 
-@pytest.mark.parametrize("cfg_idx", range(len(CONFIGS)))
-@pytest.mark.parametrize("hard", [False, True])
-@pytest.mark.parametrize("offsets", [False, True])
+# Every config soft and hard; offsets on for half of them, so soft/hard × with/without offsets all occur.
+@pytest.mark.parametrize("cfg_idx,hard,offsets", [(c, h, (c + h) % 2 == 0 or c == 0)
+                                                  for c in range(len(CONFIGS)) for h in (False, True)])
 def test_matches_reference(cfg_idx, hard, offsets):
     geom = R.Geometry(*CONFIGS[cfg_idx])
     scene = random_scene(100 * cfg_idx + 10 * hard + offsets, geom, offsets=offsets)
@@ -320,7 +320,8 @@ def test_random_ranks_are_per_frame_per_layer_permutations():
     flat = ranks.reshape(5, 3, -1)
     np.testing.assert_array_equal(np.sort(flat, axis=-1), np.broadcast_to(np.arange(48), flat.shape))
     assert len({tuple(f.ravel()) for f in ranks}) == 5
-    np.testing.assert_array_equal(ranks[2], np.asarray(R.random_ranks(keys[2:3], geom))[0])
+    # A frame's order depends on its own key only (frames can be sharded across devices).
+    np.testing.assert_array_equal(ranks[::-1], np.asarray(R.random_ranks(keys[::-1], geom)))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -335,27 +336,35 @@ def pipeline(scores, switches, sprites, offsets, background, ranks, geom):
 def test_jit_vmap_grad_compose():
     geom = R.Geometry(16, 12, 8, 2)
     scenes = [random_scene(s, geom, b=1) for s in (20, 21, 22)]
+    for s in scenes:
+        s["sprites"] = scenes[0]["sprites"]
     names = ("sprites", "offsets", "scores", "switches", "background", "ranks")
     stacked = [np.stack([s[n] for s in scenes]) for n in names]
 
     def f(sprites, offsets, scores, switches, background, ranks):
         return pipeline(scores, switches, sprites, offsets, background, ranks, geom)
 
-    batched = jax.jit(jax.vmap(f))(*stacked)
-    single = jax.jit(f)
-    for s, got in zip(scenes, batched):
-        np.testing.assert_allclose(np.asarray(got), np.asarray(single(*(s[n] for n in names))), atol=1e-6)
+    # vmap over groups of frames == one batch of all frames (one shared dictionary).
+    vmapped = jax.jit(jax.vmap(f))
+    batched = jax.jit(f)(stacked[0][0], *(a.reshape(-1, *a.shape[2:]) for a in stacked[1:]))
+    np.testing.assert_allclose(np.asarray(vmapped(*stacked)).reshape(batched.shape), np.asarray(batched), atol=1e-6)
 
-    def loss(*args):
-        return jnp.sum(f(*args) ** 2)
+    # grad of the vmapped loss: finite, and its directional derivatives match finite differences of the same
+    # compiled forward (offsets are checked in float64 above; here the smooth arguments).
+    def loss_of(outs):
+        return float(np.sum(np.asarray(outs, np.float64) ** 2))
 
-    # The batch loss is a sum over independent frames, so its gradient is each frame's own gradient.
-    whole = jax.jit(jax.grad(lambda *a: jnp.sum(jax.vmap(loss)(*a)), argnums=(0, 1, 2, 3)))(*stacked)
-    frame_grad = jax.jit(jax.grad(loss, argnums=(0, 1, 2, 3)))
-    for i, s in enumerate(scenes):
-        for a, b in zip(whole, frame_grad(*(s[n] for n in names))):
-            assert np.all(np.isfinite(np.asarray(a))) and np.abs(np.asarray(a)).max() > 0
-            np.testing.assert_allclose(np.asarray(a[i]), np.asarray(b), rtol=1e-4, atol=1e-5)
+    grads = jax.jit(jax.grad(lambda *a: jnp.sum(vmapped(*a) ** 2), argnums=(0, 2, 3)))(*stacked)
+    rng = np.random.default_rng(0)
+    for n, g in zip((0, 2, 3), grads):
+        g = np.asarray(g)
+        assert np.all(np.isfinite(g)) and np.abs(g).max() > 0
+        v = rng.normal(size=g.shape).astype(np.float32)
+        eps = 1e-2
+        plus, minus = list(stacked), list(stacked)
+        plus[n], minus[n] = stacked[n] + eps * v, stacked[n] - eps * v
+        fd = (loss_of(vmapped(*plus)) - loss_of(vmapped(*minus))) / (2 * eps)
+        np.testing.assert_allclose(np.sum(g * v), fd, rtol=2e-2)
 
 
 def test_no_recompilation_for_same_shapes():
@@ -371,9 +380,9 @@ def test_no_recompilation_for_same_shapes():
     for seed in range(3):
         step(*(random_scene(seed, geom)[n] for n in names)).block_until_ready()
     assert len(traces) == 1
-    scene = random_scene(9, geom, b=3)
-    placed = R.translate(R.select_soft(scene["scores"], scene["switches"], scene["sprites"]), scene["offsets"])
-    R.composite(placed, scene["background"], scene["ranks"], geom)
+    # The module-level jit of composite: an equal (not identical) Geometry and new values reuse the compilation.
+    placed = np.random.default_rng(0).uniform(size=(3, 2, geom.grid_h, geom.grid_w, 8, 8, 4)).astype(np.float32)
+    R.composite(placed, random_scene(9, geom, b=3)["background"], random_scene(9, geom, b=3)["ranks"], geom)
     before = R.composite._cache_size()
     for seed in range(3):
         s = random_scene(seed + 30, geom, b=3)
@@ -386,7 +395,7 @@ def test_no_recompilation_for_same_shapes():
 
 
 GEOMS = [R.Geometry(16, 12, 8, 2), R.Geometry(12, 20, 8, 1)]
-PROPS = settings(max_examples=12, deadline=None, derandomize=True)
+PROPS = settings(max_examples=8, deadline=None, derandomize=True)
 
 
 @PROPS
