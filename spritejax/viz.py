@@ -102,8 +102,7 @@ def write_animation(path: str, frames_thw3: np.ndarray, fps: int = 8) -> str:
         # yuv420p needs even sizes; pad the bottom/right edge by one pixel when odd
         h, w = frames[0].shape[:2]
         frames = [np.pad(f, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge") for f in frames]
-        imageio.mimsave(path, frames, fps=fps, codec="libx264", macro_block_size=1,
-                        output_params=["-pix_fmt", "yuv420p"])
+        imageio.mimsave(path, frames, fps=fps, codec="libx264", macro_block_size=1, pixelformat="yuv420p")
     else:
         raise UserError(f"animation must be .gif or .mp4, not {path!r}")
     return path
@@ -291,6 +290,8 @@ def render_outputs(model, params, dataset, out_dir: str, num_show: int = 6, batc
     if hard is None:
         hard = hard_outputs(model, params, dataset, indices, batch_size, seed, keep_layers=num_show)
     frames_nhw3 = dataset.frames_nhw3[indices]
+    if "layers_blhw4" not in hard:
+        raise ValueError("render_outputs needs hard_outputs(..., keep_layers=num_show)")
     n_show = min(num_show, len(indices), len(hard["layers_blhw4"]))
     h, w = frames_nhw3.shape[1:3]
     up = functools.partial(upscale_nearest, factor=_display_scale(h, w))

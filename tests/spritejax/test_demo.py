@@ -48,9 +48,10 @@ def test_demo_writes_report_images_and_index(demo_dir, capsys):
     assert (demo_dir / "workdir" / "config.json").exists()
 
 
-def test_demo_rerun_with_other_config_is_refused(demo_dir):
+def test_demo_rerun_resumes_same_config_and_refuses_another(demo_dir):
     from spritejax.errors import UserError
 
+    demo._check_workdir(str(demo_dir / "workdir"), demo.demo_config(quick=True))  # same config: resumes
     with pytest.raises(UserError, match="another config"):
         demo.make_demo(str(demo_dir), steps=5, quick=True, progress=False)
 
