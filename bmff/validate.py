@@ -534,3 +534,61 @@ def _fragment_sequence(f: File) -> Iterator[Finding]:
                       severity="warning")
     if numbers and not f.find_all("moov/mvex"):
         yield Finding("fragment-sequence", "movie fragments without 'mvex' in 'moov'")
+
+
+FRAGMENT_LOCAL_INDEX = 0x10000  # sbgp indices above this refer to the 'sgpd' of the same 'traf' (8.9.4)
+
+
+def _sgpd_sizes(container: Box) -> dict[str, int]:
+    """grouping_type -> entry count of the container's parsed 'sgpd' boxes."""
+    return {b.grouping_type: len(b.entries) for b in container.boxes if b.type == "sgpd" and parsed(b, "entries")}
+
+
+def _sbgp_findings(sbgp: Box, where: str, path: str, samples: int | None, here: dict[str, int],
+                   local: dict[str, int] | None) -> Iterator[Finding]:
+    """An sbgp against its descriptions: in 'stbl' (local None) or in a 'traf' (local = the traf's own)."""
+    gt = sbgp.grouping_type
+    if gt not in here and (local is None or gt not in local):
+        yield Finding("sample-groups", f"{where}: 'sbgp' of grouping_type '{gt}' has no 'sgpd' of that type", path)
+        return
+    total = sum(sbgp.sample_count)
+    if samples is not None and total > samples:
+        yield Finding("sample-groups", f"{where}: 'sbgp' '{gt}' maps {total} samples; there are {samples}", path)
+    for index in sorted(set(sbgp.group_description_index)):
+        if index > FRAGMENT_LOCAL_INDEX and local is not None:
+            count, what, shown = local.get(gt, 0), "this 'traf'", index - FRAGMENT_LOCAL_INDEX
+        elif index > FRAGMENT_LOCAL_INDEX:
+            yield Finding("sample-groups", f"{where}: 'sbgp' '{gt}' uses fragment-local index {index} outside a "
+                          "movie fragment", path)
+            continue
+        else:
+            count, what, shown = here.get(gt, 0), "the track's 'stbl'", index
+        if shown > count:
+            yield Finding("sample-groups", f"{where}: 'sbgp' '{gt}' refers to description {shown}; the 'sgpd' "
+                          f"of {what} has {count}", path)
+
+
+@check("sample-groups")
+def _sample_groups(f: File) -> Iterator[Finding]:
+    """Every sbgp has an sgpd of its grouping type, maps no more samples than exist, and refers to existing
+    descriptions (fragment-local ones in its own 'traf')."""
+    stbl_sgpds: dict[int | None, dict[str, int]] = {}
+    for path, t in _track_paths(f):
+        stbl = t.trak.find("mdia/minf/stbl")
+        if not parsed(stbl, "children"):
+            continue
+        stbl_sgpds[t.track_ID] = here = _sgpd_sizes(stbl)
+        try:
+            samples = tracks.sample_count(t.trak)
+        except BmffError:
+            samples = None
+        for sbgp in (b for b in stbl.boxes if b.type == "sbgp" and parsed(b, "sample_count")):
+            yield from _sbgp_findings(sbgp, t.name, path, samples, here, None)
+    for path, traf, _ in walk_paths(f):
+        tfhd = traf.find("tfhd") if traf.type == "traf" else None
+        if not parsed(tfhd, "track_ID"):
+            continue
+        samples = sum(b.sample_count for b in traf.boxes if b.type == "trun" and parsed(b, "sample_count"))
+        for sbgp in (b for b in traf.boxes if b.type == "sbgp" and parsed(b, "sample_count")):
+            yield from _sbgp_findings(sbgp, f"track {tfhd.track_ID}", path, samples,
+                                      stbl_sgpds.get(tfhd.track_ID, {}), _sgpd_sizes(traf))

@@ -105,7 +105,7 @@ def test_lenient_parse_of_truncated_mdat_keeps_what_is_there(tmp_path):
 
 from pathlib import Path  # noqa: E402
 
-from bmff import synth  # noqa: E402
+from bmff import edit, synth  # noqa: E402
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SIZES = [100, 200, 300] * 10  # 30 samples, 3 per chunk except the last chunk
@@ -254,3 +254,37 @@ def test_lenient_damage_of_a_huge_truncated_mdat_is_never_read(tmp_path):
     assert "  data = <lazy offset=16 size=104857584>" in lines
     with pytest.raises(ValueError):
         Finding("x", "y", severity="fatal")
+
+
+def with_groups(f, sbgp_indices, sgpd_entries=1, counts=None, grouping_type="roll"):
+    from bmff.boxes.sample_groups import RollRecoveryEntry, SampleGroupDescriptionBox, SampleToGroupBox
+
+    stbl = stbl_of(f)
+    counts = counts or [1] * len(sbgp_indices)
+    stbl.children.append(SampleToGroupBox(grouping_type, 0, counts, sbgp_indices))
+    stbl.children.append(SampleGroupDescriptionBox("roll", 2, entries=[RollRecoveryEntry(-1)] * sgpd_entries))
+
+
+@pytest.mark.parametrize("edit, text", [
+    (lambda f: with_groups(f, [1, 2]), "refers to description 2; the 'sgpd' of the track's 'stbl' has 1"),
+    (lambda f: with_groups(f, [1], counts=[31]), "'sbgp' 'roll' maps 31 samples; there are 30"),
+    (lambda f: with_groups(f, [1], grouping_type="prol"), "'sbgp' of grouping_type 'prol' has no 'sgpd'"),
+    (lambda f: with_groups(f, [0x10001]), "fragment-local index 65537 outside a movie fragment"),
+])
+def test_sample_group_rules(edit, text):
+    assert run_checks(movie(lambda f: with_groups(f, [1, 0, 1], counts=[10, 10, 10]))) == []
+    findings = run_checks(movie(edit))
+    assert [x.check for x in findings] == ["sample-groups"] and text in findings[0].message, findings
+
+
+def test_fragment_local_sample_group_indices():
+    from bmff.boxes.sample_groups import RollRecoveryEntry, SampleGroupDescriptionBox, SampleToGroupBox
+
+    f = fixture("frag.mp4")
+    traf = next(b for b in f.boxes if b.type == "moof").find("traf")
+    traf.children += [SampleToGroupBox("roll", 0, [5], [0x10001]),
+                      SampleGroupDescriptionBox("roll", 2, entries=[RollRecoveryEntry(1)])]
+    assert run_checks(reparse(edit.fix_offsets(f))) == []  # the grown moof moves the media: fix offsets
+    traf.children[-2].group_description_index = [0x10002]
+    (finding,) = run_checks(reparse(edit.fix_offsets(f)))
+    assert "refers to description 2; the 'sgpd' of this 'traf' has 1" in finding.message
