@@ -7,6 +7,7 @@ stderr with the BmffError's message, offset and box path).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 
@@ -44,8 +45,13 @@ def _validate(args: argparse.Namespace) -> int:
     else:
         f, findings = parse(args.file), []
     findings += run_checks(f, args.check or None)
-    for finding in findings:
-        sys.stdout.write(f"{finding}\n")
+    if args.json:
+        json.dump({"file": args.file, "errors": sum(x.severity == "error" for x in findings),
+                   "findings": [dataclasses.asdict(x) for x in findings]}, sys.stdout)
+        sys.stdout.write("\n")
+    else:
+        for finding in findings:
+            sys.stdout.write(f"{finding}\n")
     return 1 if has_errors(findings) else 0
 
 
@@ -67,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--lenient", action="store_true",
                    help="record boxes that cannot be parsed as findings instead of stopping")
     v.add_argument("--list", action="store_true", help="print the names of all checks")
+    v.add_argument("--json", action="store_true", help="findings as one JSON document")
     v.set_defaults(_run=_validate)
     return parser
 

@@ -138,3 +138,13 @@ def test_dump_lenient_shows_damage(capsys, tmp_path):
     rc, out, err = run(capsys, "dump", "--lenient", str(path))
     assert rc == 0 and "[stsz] DamagedBox" in out and "error = \"box 'stsz' of size 4096 overflows" in out
     assert err.startswith("bmff dump: error: [parse] moov/trak/mdia/minf/stbl: box 'stsz'")
+
+
+def test_validate_json(capsys, tmp_path):
+    bad = small_file(tmp_path, MediaDataBox(data=b"x"), FileTypeBox())
+    rc, out, _ = run(capsys, "validate", "--json", str(bad))
+    doc = json.loads(out)
+    assert rc == 1 and doc["file"] == str(bad) and doc["errors"] == len(doc["findings"]) == 2
+    assert doc["findings"][0] == {"check": "ftyp-first", "severity": "error", "path": "mdat",
+                                  "message": "the first box is 'mdat'; 'ftyp' (or 'styp' for a segment) shall "
+                                             "come first, only 'free'/'skip' may precede it"}
