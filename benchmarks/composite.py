@@ -119,15 +119,20 @@ def make_steps(render, geom):
     return jax.jit(forward), jax.jit(backward)
 
 
-def frames_per_s(fn, x, batch, min_time, max_reps):
-    """Median over repetitions after a warm-up call (compile excluded)."""
-    jax.block_until_ready(fn(x))
-    times = []
-    while len(times) < max_reps and (len(times) < 3 or sum(times) < min_time):
-        t = time.perf_counter()
-        jax.block_until_ready(fn(x))
-        times.append(time.perf_counter() - t)
-    return batch / statistics.median(times)
+def paired_frames_per_s(fast, base, x, batch, min_time, max_reps):
+    """Median frames/s of both, timed alternately after a warm-up call each (compile excluded).
+
+    Alternating keeps both exposed to the same machine load, which matters on a shared CPU.
+    """
+    jax.block_until_ready(fast(x))
+    jax.block_until_ready(base(x))
+    times = {fast: [], base: []}
+    while len(times[fast]) < max_reps and (len(times[fast]) < 3 or sum(times[base]) < min_time):
+        for fn in (fast, base):
+            t = time.perf_counter()
+            jax.block_until_ready(fn(x))
+            times[fn].append(time.perf_counter() - t)
+    return batch / statistics.median(times[fast]), batch / statistics.median(times[base])
 
 
 def main(argv=None):
@@ -154,8 +159,7 @@ def main(argv=None):
         x = make_inputs(b, geom)
         row = {"batch": b}
         for name, fast, base in (("forward", fast_fwd, base_fwd), ("forward_backward", fast_bwd, base_bwd)):
-            f = frames_per_s(fast, x, b, min_time, max_reps)
-            g = frames_per_s(base, x, b, min_time, max_reps)
+            f, g = paired_frames_per_s(fast, base, x, b, min_time, max_reps)
             row[name] = {"frames_per_s": round(f, 1), "baseline_frames_per_s": round(g, 1), "ratio": round(f / g, 2)}
         result["batches"].append(row)
     print(json.dumps(result))
