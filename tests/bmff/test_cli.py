@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -116,7 +117,7 @@ def test_module_entry_point(sample):
     assert proc.returncode == 2 and proc.stderr.startswith("bmff dump: error: cannot open")
 
 
-FIXTURES = __import__("pathlib").Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def test_dump_text_of_records_and_item_boxes(capsys):
