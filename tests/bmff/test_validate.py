@@ -1,8 +1,11 @@
 """Structure checks: each rule has a file that breaks exactly it, and the registry takes outside checks."""
 
+from pathlib import Path
+
 import pytest
 
 import bmff
+from bmff import edit, synth
 from bmff.box import UnknownBox, write_header
 from bmff.boxes.file import FileTypeBox, FreeSpaceBox, MediaDataBox, MovieBox
 from bmff.boxes.restricted import SchemeTypeBox
@@ -102,10 +105,6 @@ def test_lenient_parse_of_truncated_mdat_keeps_what_is_there(tmp_path):
 
 
 # --------------------------------------------------------------------------------------------- movies
-
-from pathlib import Path  # noqa: E402
-
-from bmff import edit, synth  # noqa: E402
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SIZES = [100, 200, 300] * 10  # 30 samples, 3 per chunk except the last chunk
