@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import bmff
-from bmff.box import MAX_DEPTH, write_header
+from bmff.box import _REGISTRY, MAX_DEPTH, FullBox, write_header
 from bmff import fuzz
 from bmff.validate import parse_lenient
 
@@ -65,8 +65,6 @@ def test_nesting_deeper_than_the_limit():
 def test_absurd_entry_counts_allocate_nothing():
     """Count fields of every registered FullBox set to 0xFFFFFFFF over a tiny body: each parse fails fast
     (or keeps the bytes) without allocating anything near the promised size."""
-    from bmff.box import _REGISTRY, FullBox
-
     types = sorted({t for (_, t), cls in _REGISTRY.items() if issubclass(cls, FullBox)})
     tracemalloc.start()
     try:

@@ -1,5 +1,6 @@
 """Structure checks: each rule has a file that breaks exactly it, and the registry takes outside checks."""
 
+import copy
 from pathlib import Path
 
 import pytest
@@ -8,7 +9,10 @@ import bmff
 from bmff import edit, synth
 from bmff.box import UnknownBox, write_header
 from bmff.boxes.file import FileTypeBox, FreeSpaceBox, MediaDataBox, MovieBox
+from bmff.boxes.meta import ItemLocation, ItemLocationExtent, ItemReferenceBox, SingleItemTypeReferenceBox
 from bmff.boxes.restricted import SchemeTypeBox
+from bmff.boxes.sample_groups import RollRecoveryEntry, SampleGroupDescriptionBox, SampleToGroupBox
+from bmff.dump import file_lines
 from bmff.validate import (CHECKS, DamagedBox, Finding, check, has_errors, parse_lenient, run_checks)
 
 
@@ -206,8 +210,6 @@ def test_each_item_rule_breaks_alone(edit, check, text):
 
 
 def test_iref_to_undeclared_item():
-    from bmff.boxes.meta import ItemReferenceBox, SingleItemTypeReferenceBox
-
     f = fixture("img.heic")
     f.find("meta").children.append(ItemReferenceBox([SingleItemTypeReferenceBox("thmb", 1, [42])]))
     (finding,) = run_checks(reparse(f))
@@ -221,10 +223,6 @@ def test_real_fixtures_are_clean():
 
 
 def test_items_built_from_each_other():
-    import copy
-
-    from bmff.boxes.meta import ItemLocation, ItemLocationExtent, ItemReferenceBox, SingleItemTypeReferenceBox
-
     f = fixture("img.heic")
     meta = f.find("meta")
     second = copy.deepcopy(meta.find("iinf/infe"))
@@ -240,8 +238,6 @@ def test_items_built_from_each_other():
 
 
 def test_lenient_damage_of_a_huge_truncated_mdat_is_never_read(tmp_path):
-    from bmff.dump import file_lines
-
     path = tmp_path / "cut.mp4"
     with open(path, "wb") as fp:  # an mdat header promising 8 GB, then 100 MB of (sparse) data
         fp.write(FileTypeBox().to_bytes() + write_header("mdat", 8 << 30, "large"))
@@ -256,8 +252,6 @@ def test_lenient_damage_of_a_huge_truncated_mdat_is_never_read(tmp_path):
 
 
 def with_groups(f, sbgp_indices, sgpd_entries=1, counts=None, grouping_type="roll"):
-    from bmff.boxes.sample_groups import RollRecoveryEntry, SampleGroupDescriptionBox, SampleToGroupBox
-
     stbl = stbl_of(f)
     counts = counts or [1] * len(sbgp_indices)
     stbl.children.append(SampleToGroupBox(grouping_type, 0, counts, sbgp_indices))
@@ -277,8 +271,6 @@ def test_sample_group_rules(edit, text):
 
 
 def test_fragment_local_sample_group_indices():
-    from bmff.boxes.sample_groups import RollRecoveryEntry, SampleGroupDescriptionBox, SampleToGroupBox
-
     f = fixture("frag.mp4")
     traf = next(b for b in f.boxes if b.type == "moof").find("traf")
     traf.children += [SampleToGroupBox("roll", 0, [5], [0x10001]),
