@@ -435,8 +435,10 @@ def _track_ids(f: File) -> Iterator[Finding]:
         yield Finding("track-ids", "a track has track_ID 0; track_IDs start at 1")
     mvhd = f.find("moov/mvhd")
     if ids and parsed(mvhd, "next_track_ID") and mvhd.next_track_ID <= max(ids):
+        # A warning: players never use it (only a writer adding a track does), and ffmpeg 5.1 writes it one
+        # too small in fragmented files with several tracks.
         yield Finding("track-ids", f"mvhd next_track_ID {mvhd.next_track_ID} is not larger than the largest "
-                      f"track_ID in use ({max(ids)})", "moov[0]/mvhd[0]")
+                      f"track_ID in use ({max(ids)})", "moov[0]/mvhd[0]", "warning")
     for path, box, _ in walk_paths(f):
         if box.type in ("tfhd", "trex") and parsed(box, "track_ID") and box.track_ID not in ids:
             yield Finding("track-ids", f"'{box.type}' names track_ID {box.track_ID}, which no 'trak' has", path)

@@ -22,6 +22,8 @@ REAL_FILES = {  # name -> ffmpeg arguments (the HEIF image is made by heif-enc f
                          "-pix_fmt", "yuv420p"],
     "faststart.mp4": VIDEO + H264 + ["-movflags", "+faststart"],
     "frag.mp4": VIDEO + H264 + ["-movflags", "frag_keyframe+empty_moov+default_base_moof"],
+    # two trafs per moof, explicit base_data_offset in tfhd
+    "frag_av.mp4": VIDEO + AUDIO + H264 + ["-c:a", "aac", "-shortest", "-movflags", "frag_keyframe+empty_moov"],
     "q.mov": VIDEO + AUDIO + H264 + ["-c:a", "aac", "-shortest"],
 }
 VIDEO_FILES = sorted(REAL_FILES)

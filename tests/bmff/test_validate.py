@@ -149,14 +149,19 @@ def test_clean_synthetic_movie_has_no_findings():
      "runs past the end of the file"),
     (lambda f: stbl_of(f).find("stco").chunk_offset.__setitem__(0, 0), "media-in-mdat", "not inside one 'mdat'"),
     (lambda f: stbl_of(f).children.remove(stbl_of(f).find("stts")), "required-children", "'stbl' has no 'stts'"),
-    (lambda f: setattr(f.find("moov/mvhd"), "next_track_ID", 1), "track-ids",
-     "next_track_ID 1 is not larger than the largest track_ID in use (1)"),
+    (lambda f: f.find("moov/trak/tkhd").__setattr__("track_ID", 0), "track-ids", "a track has track_ID 0"),
     (lambda f: f.find("moov").children.append(f.find("moov/trak")), "track-ids", "track_ID 1 is used by 2 tracks"),
 ])
 def test_each_track_rule_breaks_alone(edit, check, text):
     findings = run_checks(movie(edit))
     assert {x.check for x in findings} == {check}, [str(x) for x in findings]
     assert any(text in x.message for x in findings), [str(x) for x in findings]
+
+
+def test_next_track_id_too_small_is_a_warning():
+    (finding,) = run_checks(movie(lambda f: setattr(f.find("moov/mvhd"), "next_track_ID", 1)))
+    assert (finding.check, finding.severity) == ("track-ids", "warning")
+    assert "next_track_ID 1 is not larger than the largest track_ID in use (1)" in finding.message
 
 
 def test_constant_size_table_claiming_billions_of_samples_is_cheap():
