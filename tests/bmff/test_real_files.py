@@ -16,7 +16,7 @@ from bmff.validate import has_errors, run_checks
 VIDEO = ["-f", "lavfi", "-i", "testsrc=size=64x48:rate=10"]
 AUDIO = ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=8000"]
 H264 = ["-c:v", "libx264", "-pix_fmt", "yuv420p", "-g", "5"]
-REAL_FILES = {  # name -> ffmpeg arguments (the HEIF image is made by heif-enc from a PNG)
+REAL_FILES = {  # name -> ffmpeg arguments (the HEIF images are made by heif-enc from PNGs: HEIF_FILES)
     "h264.mp4": VIDEO + AUDIO + H264 + ["-c:a", "aac", "-shortest"],
     "hevc.mp4": VIDEO + ["-c:v", "libx265", "-x265-params", "log-level=error", "-tag:v", "hvc1",
                          "-pix_fmt", "yuv420p"],
@@ -27,6 +27,11 @@ REAL_FILES = {  # name -> ffmpeg arguments (the HEIF image is made by heif-enc f
     "q.mov": VIDEO + AUDIO + H264 + ["-c:a", "aac", "-shortest"],
 }
 VIDEO_FILES = sorted(REAL_FILES)
+HEIF_FILES = {  # name -> (PNG size, heif-enc options); an encoder the local libheif lacks is skipped
+    "img.heic": (64, []),
+    "thumb.heic": (256, ["-t", "64"]),  # a thumbnail item with a 'thmb' reference
+    "img.avif": (64, ["-A"]),
+}
 
 
 @pytest.fixture(scope="module")
@@ -40,12 +45,14 @@ def real(tmp_path_factory):
         paths[name] = folder / name
         subprocess.run(["ffmpeg", "-v", "error", "-y", *args, "-t", "1", str(paths[name])], check=True)
     if shutil.which("heif-enc"):
-        png = folder / "in.png"
-        subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=64x64", "-frames:v", "1",
-                        str(png)], check=True)
-        subprocess.run(["heif-enc", "-q", "50", str(png), "-o", str(folder / "img.heic")], check=True,
-                       capture_output=True)
-        paths["img.heic"] = folder / "img.heic"
+        for name, (size, options) in HEIF_FILES.items():
+            png = folder / f"{size}.png"
+            subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", f"testsrc=size={size}x{size}",
+                            "-frames:v", "1", str(png)], check=True)
+            made = subprocess.run(["heif-enc", "-q", "50", *options, str(png), "-o", str(folder / name)],
+                                  capture_output=True)
+            if made.returncode == 0:
+                paths[name] = folder / name
     return paths
 
 
@@ -101,7 +108,7 @@ def dumped_tracks(doc):
 # --------------------------------------------------------------------------------------------- round trips
 
 
-@pytest.mark.parametrize("name", VIDEO_FILES + ["img.heic"])
+@pytest.mark.parametrize("name", VIDEO_FILES + sorted(HEIF_FILES))
 def test_round_trip_byte_exact(real, name, tmp_path):
     path = path_of(real, name)
     raw = path.read_bytes()
@@ -113,7 +120,7 @@ def test_round_trip_byte_exact(real, name, tmp_path):
         assert bmff.parse(fp) == f == bmff.parse(raw)
 
 
-@pytest.mark.parametrize("name", VIDEO_FILES + ["img.heic"])
+@pytest.mark.parametrize("name", VIDEO_FILES + sorted(HEIF_FILES))
 def test_real_files_validate_clean_and_dump(real, name):
     f = bmff.parse(path_of(real, name))
     findings = run_checks(f)
