@@ -288,19 +288,21 @@ def random_ranks(keys_b, geom: Geometry):
 # Compositing (§2.5)
 
 
-def _rank_maps(ranks_blhw, geom: Geometry, dtype):
+def _rank_maps(ranks_blhw, geom: Geometry):
     """Per parity group, the rank of the anchor covering each pixel of the extended padded canvas -> 4 × r_blHW.
 
-    Placed at cell resolution, then upsampled by a 0/1 matmul: exact for integer ranks, and materialised, where a
-    fused broadcast would redo the index arithmetic in each of the 12 comparisons.
+    Placed at cell resolution, then upsampled by a 0/1 float32 matmul (exact for ranks below 2²⁴), so the
+    maps are materialised once, where a fused broadcast would redo index arithmetic in each of 12 comparisons.
     """
     b, l, gh, gw = ranks_blhw.shape
+    dtype = np.float32
     per_cell = jnp.broadcast_to(ranks_blhw[..., None, None, None], (b, l, gh, gw, 2, 2, 1)).astype(dtype)
     maps = []
     for r_blhw1 in _place(per_cell, 1):
         up_h = np.repeat(np.eye(r_blhw1.shape[2], dtype=dtype), geom.cell, axis=0)
         up_w = np.repeat(np.eye(r_blhw1.shape[3], dtype=dtype), geom.cell, axis=0)
-        maps.append(jnp.einsum("Hh,blhw,Ww->blHW", up_h, r_blhw1[..., 0], up_w))
+        maps.append(jnp.einsum("Hh,blhw,Ww->blHW", up_h, r_blhw1[..., 0], up_w,
+                               precision=jax.lax.Precision.HIGHEST))  # no TF32/bf16 rounding of ranks
     return maps
 
 
@@ -332,7 +334,7 @@ def composite(placed_blhwkk4, background_bhw3, ranks_blhw, geom: Geometry) -> Re
     alpha = placed_blhwkk4[..., 3:]
     alphas = [a[..., 0] for a in _fold_groups(alpha, cell)]           # 4 × blHW
     colours = _fold_groups(placed_blhwkk4[..., :3] * alpha, cell)     # 4 × blHW3, premultiplied
-    trans = _in_layer_transmittance(alphas, _rank_maps(ranks_blhw, geom, placed_blhwkk4.dtype))
+    trans = _in_layer_transmittance(alphas, _rank_maps(ranks_blhw, geom))
 
     inside = (slice(None), slice(None), slice(p, p + H), slice(p, p + W))
     layer_rgb_blhw3 = sum(c * t[..., None] for c, t in zip(colours, trans))[inside]
@@ -393,5 +395,7 @@ def texture_background(texture_HtWt3, shift_logits_x_bX, shift_logits_y_bY, hard
 
     rows_boi = _crop_matrix(probs(shift_logits_y_bY), ht)
     cols_bpj = _crop_matrix(probs(shift_logits_x_bX), wt)
-    tmp = jnp.einsum("boi,ijc->bojc", rows_boi, texture_HtWt3)
-    return jnp.einsum("bpj,bojc->bopc", cols_bpj, tmp)
+    # Full precision: a hard crop must be the texture's exact values on GPUs/TPUs too (no TF32/bf16 passes).
+    exact = jax.lax.Precision.HIGHEST
+    tmp = jnp.einsum("boi,ijc->bojc", rows_boi, texture_HtWt3, precision=exact)
+    return jnp.einsum("bpj,bojc->bopc", cols_bpj, tmp, precision=exact)
