@@ -7,6 +7,7 @@ the same way and are loaded through PLUGINS, so the command line runs them all.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import importlib
 import os
@@ -292,13 +293,19 @@ def item_ids(meta: Box) -> list[int] | None:
     return [e.item_ID for e in iinf.boxes if parsed(e, "item_ID")]
 
 
+def declared_items(meta: Box) -> set[int] | None:
+    ids = item_ids(meta)
+    return None if ids is None else set(ids)
+
+
 @check("item-ids")
 def _item_ids(f: File) -> Iterator[Finding]:
     for path, meta in metas(f):
         ids = item_ids(meta)
         if ids is None:
             continue
-        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        dupes = sorted(i for i, n in collections.Counter(ids).items() if n > 1)
+        ids = set(ids)
         if dupes:
             yield Finding("item-ids", f"item_ID(s) {dupes} declared more than once in 'iinf'", path)
         pitm = meta_child(meta, "pitm", "item_ID")
@@ -326,9 +333,9 @@ def _iloc_extents(f: File) -> Iterator[Finding]:
         iloc = meta_child(meta, "iloc", "items")
         if iloc is None:
             continue
-        ids = item_ids(meta)
+        ids = declared_items(meta)
         idat = meta_child(meta, "idat", "data")
-        iref = meta_child(meta, "iref", "children")
+        references = iloc_references(meta_child(meta, "iref", "children"))
         for loc in iloc.items:
             where = f"item {loc.item_ID}"
             if ids is not None and loc.item_ID not in ids:
@@ -346,7 +353,7 @@ def _iloc_extents(f: File) -> Iterator[Finding]:
                         yield Finding("iloc-extents", f"{where} extent [{start}, {start + length}) runs past "
                                       f"{what} ({total} bytes)", path)
             elif loc.construction_method == 2:
-                refs = iloc_references(iref, loc.item_ID)
+                refs = references.get(loc.item_ID, [])
                 for e in loc.extents:
                     if max(e.extent_index, 1) > len(refs):
                         yield Finding("iloc-extents", f"{where} extent_index {e.extent_index} has no 'iloc' item "
@@ -356,10 +363,13 @@ def _iloc_extents(f: File) -> Iterator[Finding]:
                               "0 (file), 1 (idat) and 2 (item) are defined", path)
 
 
-def iloc_references(iref: Box | None, item_ID: int) -> list[int]:
-    """The items an item is built from (construction_method 2), in 'iloc' reference order."""
-    return [i for c in (iref.boxes if iref else []) if c.type == "iloc" and parsed(c, "from_item_ID")
-            and c.from_item_ID == item_ID for i in c.to_item_ID]
+def iloc_references(iref: Box | None) -> dict[int, list[int]]:
+    """item -> the items it is built from (construction_method 2), in 'iloc' reference order."""
+    out: dict[int, list[int]] = {}
+    for c in iref.boxes if iref else []:
+        if c.type == "iloc" and parsed(c, "from_item_ID", "to_item_ID"):
+            out.setdefault(c.from_item_ID, []).extend(c.to_item_ID)
+    return out
 
 
 @check("iloc-cycles")
@@ -369,8 +379,8 @@ def _iloc_cycles(f: File) -> Iterator[Finding]:
         iloc, iref = meta_child(meta, "iloc", "items"), meta_child(meta, "iref", "children")
         if iloc is None or iref is None:
             continue
-        built = {loc.item_ID: iloc_references(iref, loc.item_ID) for loc in iloc.items
-                 if loc.construction_method == 2}
+        references = iloc_references(iref)
+        built = {loc.item_ID: references.get(loc.item_ID, []) for loc in iloc.items if loc.construction_method == 2}
         state: dict[int, int] = {}  # 1 on the current path, 2 done
         for root in sorted(built):
             stack = [(root, iter(built[root]))]
@@ -382,8 +392,10 @@ def _iloc_cycles(f: File) -> Iterator[Finding]:
                     state[item] = 2
                     stack.pop()
                 elif state.get(nxt) == 1:
-                    cycle = [i for i, _ in stack][[i for i, _ in stack].index(nxt):] + [nxt]
-                    yield Finding("iloc-cycles", f"items {' -> '.join(map(str, cycle))} are built from each "
+                    on_path = [i for i, _ in stack]
+                    cycle = on_path[on_path.index(nxt):] + [nxt]
+                    shown = " -> ".join(map(str, cycle if len(cycle) <= 9 else cycle[:8] + ["…", nxt]))
+                    yield Finding("iloc-cycles", f"items {shown} ({len(cycle) - 1} items) are built from each "
                                   "other (construction_method 2)", path)
                     for i, _ in stack:
                         state[i] = 2
@@ -401,7 +413,7 @@ def _ipma(f: File) -> Iterator[Finding]:
             continue
         ipco = next((c for c in iprp.boxes if c.type == "ipco" and parsed(c, "children")), None)
         n_props = len(ipco.boxes) if ipco is not None else 0
-        ids = item_ids(meta)
+        ids = declared_items(meta)
         seen: set[int] = set()
         for ipma in (c for c in iprp.boxes if c.type == "ipma" and parsed(c, "entries")):
             for e in ipma.entries:
@@ -429,8 +441,9 @@ def _track_paths(f: File) -> Iterator[tuple[str, tracks.Track]]:
 @check("track-ids")
 def _track_ids(f: File) -> Iterator[Finding]:
     ids = [t.track_ID for t in tracks.tracks(f) if t.track_ID is not None]
-    for tid in sorted({i for i in ids if ids.count(i) > 1}):
-        yield Finding("track-ids", f"track_ID {tid} is used by {ids.count(tid)} tracks; track_IDs are unique")
+    for tid, n in sorted(collections.Counter(ids).items()):
+        if n > 1:
+            yield Finding("track-ids", f"track_ID {tid} is used by {n} tracks; track_IDs are unique")
     if 0 in ids:
         yield Finding("track-ids", "a track has track_ID 0; track_IDs start at 1")
     mvhd = f.find("moov/mvhd")
@@ -439,8 +452,9 @@ def _track_ids(f: File) -> Iterator[Finding]:
         # too small in fragmented files with several tracks.
         yield Finding("track-ids", f"mvhd next_track_ID {mvhd.next_track_ID} is not larger than the largest "
                       f"track_ID in use ({max(ids)})", "moov[0]/mvhd[0]", "warning")
+    known = set(ids)
     for path, box, _ in walk_paths(f):
-        if box.type in ("tfhd", "trex") and parsed(box, "track_ID") and box.track_ID not in ids:
+        if box.type in ("tfhd", "trex") and parsed(box, "track_ID") and box.track_ID not in known:
             yield Finding("track-ids", f"'{box.type}' names track_ID {box.track_ID}, which no 'trak' has", path)
 
 
