@@ -141,7 +141,7 @@ def main(argv=None):
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=None)
     args = parser.parse_args(argv)
     batches = args.batch_sizes or ([1, 8] if args.quick else [1, 8, 32])
-    min_time, max_reps = (0.3, 5) if args.quick else (1.0, 10)
+    min_time, max_reps = (0.3, 3) if args.quick else (0.5, 5)
 
     geom = R.Geometry(H, W, K, LAYERS)
     fast_fwd, fast_bwd = make_steps(fast_render, geom)
