@@ -154,7 +154,7 @@ def _tent_matrix(shift_x, k: int, clamp: bool):
 
 
 def translate(sprites_xkk4, offsets_x2):
-    """Move each sprite by (dx, dy) pixels, bilinear, differentiable in the offset.
+    """Move each sprite by (dx, dy) pixels (positive = right, down), bilinear, differentiable in the offset.
 
     Separable: two small batched matmuls with tent matrices per sprite. RGB uses border padding, alpha zero
     padding (so a sprite never drags opaque pixels in from outside its window).
