@@ -156,8 +156,8 @@ class ItemLocationBox(FullBox):
     def build_body(self, w: Writer) -> None:
         v = self.version
         for nibble in (self.offset_size, self.length_size, self.base_offset_size, self.index_size):
-            if not 0 <= nibble <= 8:
-                raise BmffError(f"iloc field size {nibble} is not 0..8 bytes")
+            if not 0 <= nibble <= 15:  # the standard uses 0, 4, 8; any nibble read is written back as read
+                raise BmffError(f"iloc field size {nibble} does not fit its 4 bits")
         w.u8(self.offset_size << 4 | self.length_size)
         w.u8(self.base_offset_size << 4 | self.index_size)
         id_size = _id_size(v == 2)

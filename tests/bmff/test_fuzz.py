@@ -133,8 +133,6 @@ def test_mutated_size_and_count_fields(name, pick, size, field_offset):
     exercise(bytes(raw))
 
 
-@pytest.mark.xfail(reason="bmff/boxes/meta.py: iloc parse accepts field sizes 9..15 that build_body rejects "
-                          "(found by benchmarks/bmff_fuzz.py); reported to the lead")
 def test_iloc_with_odd_field_sizes_writes_back():
     body = bytes([0, 0, 0, 0, 0x9A, 0x30, 0, 0])  # v0, offset_size 9, length_size 10, base 3, no items
     raw = write_header("meta", 4 + 8 + len(body)) + bytes(4) + write_header("iloc", len(body)) + body
