@@ -24,6 +24,7 @@ from .boxes.sample_table import VisualSampleEntry
 from .boxes.sei import SeiInformationBox
 from .io import File
 from .nal import SeiMessage, codec_of, is_sei, parse_sei_nal, split_sample
+from .tracks import sample_entries  # noqa: F401  (part of this module's reading API)
 from .validate import metas as _metas
 
 NAL_ARRAY_OFFSET = {"hvcC": 22}  # byte index of numOfArrays in the decoder configuration record
@@ -35,10 +36,6 @@ NAL_ARRAY_OFFSET = {"hvcC": 22}  # byte index of numOfArrays in the decoder conf
 def tracks(f: File) -> Iterator[tuple[str, Box]]:
     for t in tr.tracks(f):
         yield t.name, t.trak
-
-
-def sample_entries(trak: Box) -> list[Box]:
-    return tr.sample_entries(trak)
 
 
 def _stbl(trak: Box) -> Box | None:
