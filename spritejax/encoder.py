@@ -23,7 +23,7 @@ def num_down_blocks(size: int, target: int) -> int:
     return ratio.bit_length() - 1
 
 
-class FrameEncoder(nn.Module):
+class FrameEncoder(nn.Module):  # the frame is all valid: partial convs with mask None (static border rescaling)
     """frames_bhw3 -> (proj_blhwd, switches_blhw, body_bhwd); body features also feed the background shift head."""
 
     latent_dim: int
@@ -33,9 +33,8 @@ class FrameEncoder(nn.Module):
 
     @nn.compact
     def __call__(self, frames_bhw3):
-        mask = jnp.ones(frames_bhw3.shape[:3] + (1,), frames_bhw3.dtype)
-        body_bhwd, mask = ConvBody(self.latent_dim, self.num_blocks, self.conv_impl, name="body")(frames_bhw3, mask)
-        feats = [layer_norm(PartialConv(self.latent_dim, 1, self.conv_impl, name=f"head_{l}")(body_bhwd, mask)[0])
+        body_bhwd, _ = ConvBody(self.latent_dim, self.num_blocks, self.conv_impl, name="body")(frames_bhw3)
+        feats = [layer_norm(PartialConv(self.latent_dim, 1, self.conv_impl, name=f"head_{l}")(body_bhwd)[0])
                  for l in range(self.layers)]
         feats_blhwd = jnp.stack(feats, axis=1)
         proj_blhwd = nn.Dense(self.latent_dim, kernel_init=torch_kernel_init, name="projection")(feats_blhwd)

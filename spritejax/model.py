@@ -11,7 +11,8 @@ static settings (hashable, so it can be a static jit argument). One forward:
 
 In hard mode the translation predictor sees the soft sprite (the reference code's choice) or the hard one, per
 cfg.model.transform_input_at_test. An inactive anchor (switch < 0.5 in hard mode) is fully transparent, so its
-offset changes nothing in the image: its entry in offsets_blhw2 is computed but meaningless.
+offset changes nothing in the image: its entry in offsets_blhw2 is meaningless. With cfg.model.active_capacity set,
+hard mode runs the translation predictor (the bulk of the FLOPs) only on the active anchors (see predict_offsets).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import functools
 import flax.struct
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from spritejax import render
 from spritejax.background import ShiftHead, kmeans_color
@@ -70,6 +72,7 @@ class SpriteModel:
     bg_color: tuple[float, float, float] | None = None
     transform_input_at_test: str = "soft"
     conv_impl: str = "auto"
+    active_capacity: int | None = None
 
     def __post_init__(self):
         if self.background not in ("solid", "texture"):
@@ -105,6 +108,7 @@ class SpriteModel:
             bg_color=None if color is None else tuple(float(c) for c in color),
             transform_input_at_test=str(mc.get("transform_input_at_test", "soft")),
             conv_impl=str(mc.get("conv_impl", "auto")),
+            active_capacity=None if mc.get("active_capacity", None) is None else int(mc.active_capacity),
         )
 
     # ---- modules ------------------------------------------------------------------------------------------------
@@ -209,7 +213,8 @@ class SpriteModel:
         else:
             selected = predictor_in = soft_blhwkk4
         if offsets_blhw2 is None:
-            offsets_blhw2 = self.predict_offsets(params, frames_bhw3, predictor_in)
+            active = (switches > 0.5) if hard and self.active_capacity is not None else None
+            offsets_blhw2 = self.predict_offsets(params, frames_bhw3, predictor_in, active)
 
         placed = render.translate(selected, offsets_blhw2)
         background_bhw3 = self.background_image(params, body_bhwd, b, hard)
@@ -221,15 +226,44 @@ class SpriteModel:
             background_bhw3=background_bhw3, background_weight_bhw=out.background_weight_bhw,
             sprite_ids_blhw=ids_blhw.astype(jnp.int32))
 
-    def predict_offsets(self, params, frames_bhw3, sprites_blhwkk4):
+    def predict_offsets(self, params, frames_bhw3, sprites_blhwkk4, active_blhw=None):
         """Translation predictor on [frame crop ⊕ sprite] for every anchor -> offsets_blhw2 (pixels).
 
-        The crop's validity (inside the canvas) is the partial convs' mask."""
-        ones = jnp.ones(frames_bhw3.shape[:3] + (1,), frames_bhw3.dtype)
-        windows_bhwkk4 = render.extract_windows(jnp.concatenate([frames_bhw3, ones], axis=-1), self.geom)
-        windows = windows_bhwkk4[:, None]  # broadcast over layers
-        return self.transform.apply({"params": params["transform"]}, windows[..., :3], windows[..., 3:],
-                                    sprites_blhwkk4)
+        The crop's validity (inside the canvas) is the partial convs' mask. With active_blhw (hard mode and
+        model.active_capacity set) only the active anchors are predicted — a static count of active_capacity per
+        frame, gathered active-first — and the others get offset 0 (they are transparent, so it does not matter).
+        A batch where some frame has more active anchors than that takes the all-anchor path instead (lax.cond),
+        so the offsets of active anchors never depend on the capacity.
+        """
+        g, k = self.geom, self.geom.k
+        crops_bhwkk3 = render.extract_windows(frames_bhw3, g)
+        valid_hwkk1 = window_validity(g)
+        predict = functools.partial(self.transform.apply, {"params": params["transform"]})
+
+        def all_anchors():
+            return predict(crops_bhwkk3[:, None], valid_hwkk1, sprites_blhwkk4)  # crops broadcast over layers
+
+        if active_blhw is None:
+            return all_anchors()
+        b, l, gh, gw = active_blhw.shape
+        n = l * gh * gw
+        cap = min(int(self.active_capacity), n)
+
+        def active_only():
+            order_bc = jnp.argsort(~active_blhw.reshape(b, n), axis=1, stable=True)[:, :cap]
+            cell_bc = order_bc % (gh * gw)
+            sprites_bckk4 = jnp.take_along_axis(sprites_blhwkk4.reshape(b, n, k, k, 4),
+                                                order_bc[..., None, None, None], axis=1)
+            crops_bckk3 = jnp.take_along_axis(crops_bhwkk3.reshape(b, gh * gw, k, k, 3),
+                                              cell_bc[..., None, None, None], axis=1)
+            valid_bckk1 = jnp.asarray(valid_hwkk1.reshape(gh * gw, k, k, 1))[cell_bc]
+            offsets_bc2 = predict(crops_bckk3, valid_bckk1, sprites_bckk4)
+            rows_b1 = jnp.arange(b)[:, None]
+            return jnp.zeros((b, n, 2), offsets_bc2.dtype).at[rows_b1, order_bc].set(offsets_bc2).reshape(
+                b, l, gh, gw, 2)
+
+        fits = jnp.max(jnp.sum(active_blhw.reshape(b, n), axis=1)) <= cap
+        return jax.lax.cond(fits, active_only, all_anchors)
 
     def background_image(self, params, body_bhwd, batch: int, hard: bool):
         """background_bhw3: the fixed colour, or the texture crop at the shift predicted from encoder features."""
@@ -238,6 +272,17 @@ class SpriteModel:
             return render.solid_background(jax.lax.stop_gradient(bg["color"]), batch, self.geom)
         logits_x, logits_y = self.shift_head.apply({"params": bg["shift_head"]}, body_bhwd)
         return render.texture_background(jax.nn.sigmoid(bg["texture_logits"]), logits_x, logits_y, hard)
+
+
+def window_validity(geom: render.Geometry) -> np.ndarray:
+    """valid_hwkk1: 1 where anchor (i, j)'s k×k window lies inside the canvas (windows stick out k/4)."""
+    offs = np.arange(geom.k) - geom.pad
+    rows_hk = (np.arange(geom.grid_h)[:, None] * geom.cell + offs >= 0) & (
+        np.arange(geom.grid_h)[:, None] * geom.cell + offs < geom.canvas_h)
+    cols_wk = (np.arange(geom.grid_w)[:, None] * geom.cell + offs >= 0) & (
+        np.arange(geom.grid_w)[:, None] * geom.cell + offs < geom.canvas_w)
+    valid = rows_hk[:, None, :, None] & cols_wk[None, :, None, :]
+    return valid[..., None].astype(np.float32)
 
 
 @functools.partial(jax.jit, static_argnums=0)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import linen as nn
 
 CONV_IMPLS = ("xla", "matmul", "auto")
@@ -58,38 +59,63 @@ def valid_taps(mask_nhw1, stride: int):
                                  ((0, 0), (1, 1), (1, 1), (0, 0)))
 
 
+def border_taps(h: int, w: int, stride: int) -> np.ndarray:
+    """valid_taps of an all-ones h×w mask, computed statically (separable: in-image rows × in-image cols)."""
+    def per_axis(n):
+        centre = np.arange(_out_size(n, stride)) * stride
+        return 1 + (centre > 0) + (centre < n - 1)
+    return (per_axis(h)[:, None] * per_axis(w)[None, :])[..., None].astype(np.float32)
+
+
+def _flat_apply(fn, x_shwc):
+    """Apply fn, which wants (N, H, W, C), to (..., H, W, C)."""
+    y = fn(x_shwc.reshape(-1, *x_shwc.shape[-3:]))
+    return y.reshape(*x_shwc.shape[:-3], *y.shape[1:])
+
+
 class PartialConv(nn.Module):
-    """3×3 partial conv: (x_nhwc, mask_nhw1) -> (y_nhwc', mask_nhw1'); mask is one channel shared by all features."""
+    """3×3 partial conv: (x_...hwc, mask_...hw1) -> (y_...h'w'c', mask_...h'w'1).
+
+    The one-channel mask is shared by all features and need only broadcast against x's leading dims (e.g. one
+    mask per anchor position for every frame's crops), which keeps the mask arithmetic small. mask=None means all
+    pixels valid: the border rescaling is then a static table and the returned mask is None too.
+    """
 
     features: int
     stride: int = 1
     conv_impl: str = "auto"
 
     @nn.compact
-    def __call__(self, x_nhwc, mask_nhw1):
-        kernel = self.param("kernel", torch_kernel_init, (3, 3, x_nhwc.shape[-1], self.features))
+    def __call__(self, x_shwc, mask_shw1=None):
+        h, w, c = x_shwc.shape[-3:]
+        kernel = self.param("kernel", torch_kernel_init, (3, 3, c, self.features))
         bias = self.param("bias", nn.initializers.zeros, (self.features,))
-        raw = conv3x3(x_nhwc * mask_nhw1, kernel, self.stride, self.conv_impl)
-        taps = valid_taps(mask_nhw1, self.stride)
-        new_mask = (taps > 0).astype(x_nhwc.dtype)
+        masked = x_shwc if mask_shw1 is None else x_shwc * mask_shw1
+        raw = _flat_apply(lambda x: conv3x3(x, kernel, self.stride, self.conv_impl), masked)
+        if mask_shw1 is None:
+            return raw * (9.0 / border_taps(h, w, self.stride)) + bias, None
+        taps = _flat_apply(lambda m: valid_taps(m, self.stride), mask_shw1)
+        new_mask = (taps > 0).astype(x_shwc.dtype)
         ratio = new_mask * 9.0 / jnp.maximum(taps, 1.0)
         return (raw * ratio + bias) * new_mask, new_mask
 
 
 class ConvBody(nn.Module):
-    """num_blocks × [pconv 3×3 → GN(8) → LeakyReLU, pconv 3×3 stride 2 → GN(8) → LeakyReLU]; halves H, W per block."""
+    """num_blocks × [pconv 3×3 → GN(8) → LeakyReLU, pconv 3×3 stride 2 → GN(8) → LeakyReLU]; halves H, W per block.
+
+    x_...hwc with any leading dims (GroupNorm statistics per image); mask as in PartialConv."""
 
     features: int
     num_blocks: int
     conv_impl: str = "auto"
 
     @nn.compact
-    def __call__(self, x_nhwc, mask_nhw1):
+    def __call__(self, x_shwc, mask_shw1=None):
         for _ in range(self.num_blocks):
             for stride in (1, 2):
-                x_nhwc, mask_nhw1 = PartialConv(self.features, stride, self.conv_impl)(x_nhwc, mask_nhw1)
-                x_nhwc = nn.leaky_relu(nn.GroupNorm(num_groups=8, epsilon=GN_EPS)(x_nhwc))
-        return x_nhwc, mask_nhw1
+                x_shwc, mask_shw1 = PartialConv(self.features, stride, self.conv_impl)(x_shwc, mask_shw1)
+                x_shwc = nn.leaky_relu(_flat_apply(nn.GroupNorm(num_groups=8, epsilon=GN_EPS), x_shwc))
+        return x_shwc, mask_shw1
 
 
 class MLPHead(nn.Module):

@@ -14,7 +14,9 @@ from spritejax.nn import ConvBody, MLPHead
 
 
 class TranslationPredictor(nn.Module):
-    """(crops_...kk3, valid_...kk1, sprites_...kk4) -> offsets_...2 (pixels, |offset| < offset_bound)."""
+    """(crops_...kk3, valid_...kk1, sprites_...kk4) -> offsets_...2 (pixels, |offset| < offset_bound).
+
+    Leading dims are any anchor batch; crops and valid need only broadcast against the sprites' leading dims."""
 
     latent_dim: int
     num_blocks: int
@@ -22,12 +24,10 @@ class TranslationPredictor(nn.Module):
     conv_impl: str = "auto"
 
     @nn.compact
-    def __call__(self, crops_nkk3, valid_nkk1, sprites_nkk4):
-        lead = sprites_nkk4.shape[:-3]
-        k = sprites_nkk4.shape[-2]
-        x = jnp.concatenate([jnp.broadcast_to(crops_nkk3, lead + crops_nkk3.shape[-3:]), sprites_nkk4], axis=-1)
-        valid = jnp.broadcast_to(valid_nkk1, lead + valid_nkk1.shape[-3:])
-        feats, _ = ConvBody(self.latent_dim, self.num_blocks, self.conv_impl, name="body")(
-            x.reshape(-1, k, k, 7), valid.reshape(-1, k, k, 1))
-        out_n2 = MLPHead(self.latent_dim, 2, name="head")(feats.reshape(feats.shape[0], -1))
-        return (jnp.tanh(out_n2) * self.offset_bound).reshape(lead + (2,))
+    def __call__(self, crops_skk3, valid_skk1, sprites_skk4):
+        lead = jnp.broadcast_shapes(crops_skk3.shape[:-3], sprites_skk4.shape[:-3])
+        x = jnp.concatenate([jnp.broadcast_to(crops_skk3, lead + crops_skk3.shape[-3:]),
+                             jnp.broadcast_to(sprites_skk4, lead + sprites_skk4.shape[-3:])], axis=-1)
+        feats, _ = ConvBody(self.latent_dim, self.num_blocks, self.conv_impl, name="body")(x, valid_skk1)
+        out_s2 = MLPHead(self.latent_dim, 2, name="head")(feats.reshape(lead + (-1,)))
+        return jnp.tanh(out_s2) * self.offset_bound

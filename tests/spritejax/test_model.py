@@ -1,3 +1,5 @@
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -141,6 +143,22 @@ def test_render_from_reproduces_hard_and_places_one_sprite(small):
     white = jnp.ones_like(sprites)
     edited = small.render_from(params, frames, keys, ids, switches, jnp.zeros((B, 2, 8, 8, 2)), white)
     np.testing.assert_allclose(edited.recon_bhw3[:, 10:18, 14:22], 1.0, atol=1e-6)
+
+
+def test_active_capacity_only_changes_inactive_offsets(small):
+    frames, _ = frames_and_keys()
+    sprites_blhwkk4 = jax.random.uniform(jax.random.key(4), (B, 2, 8, 8, 8, 8, 4))
+    few = jnp.zeros((B, 2, 8, 8), bool).at[:, 0, 2, 3].set(True).at[:, 1, 5, 0:3].set(True)  # 4 active per frame
+    many = few.at[:, 0, 7, :].set(True)  # 12 active: more than the capacity
+    capped = dataclasses.replace(small.model, active_capacity=6)
+    predict_all = jax.jit(small.model.predict_offsets)
+    predict_capped = jax.jit(capped.predict_offsets)
+    for active in (few, many):
+        ref = np.asarray(predict_all(small.params, frames, sprites_blhwkk4))
+        got = np.asarray(predict_capped(small.params, frames, sprites_blhwkk4, active))
+        np.testing.assert_allclose(got[np.asarray(active)], ref[np.asarray(active)], atol=1e-4)
+    got = np.asarray(predict_capped(small.params, frames, sprites_blhwkk4, few))
+    assert np.all(np.sum(np.any(got != 0, axis=-1).reshape(B, -1), axis=1) <= 6)  # only 6 anchors predicted
 
 
 def test_gradients_finite_and_reach_every_trained_part():

@@ -75,9 +75,25 @@ def test_conv3x3_rejects_unknown_impl():
 
 
 def test_conv_body_halves_per_block():
-    body = ConvBody(16, 3, "auto")
-    x, mask = jnp.ones((2, 32, 16, 7)), jnp.ones((2, 32, 16, 1))
-    params = body.init(jax.random.key(0), x, mask)
-    y, m = body.apply(params, x, mask)
+    body = ConvBody(16, 2, "auto")
+    x, mask = jnp.ones((2, 16, 8, 7)), jnp.ones((2, 16, 8, 1))
+    params = jax.jit(body.init)(jax.random.key(0), x, mask)
+    y, m = jax.jit(body.apply)(params, x, mask)
     assert y.shape == (2, 4, 2, 16) and m.shape == (2, 4, 2, 1)
     assert np.all(np.isfinite(np.asarray(y)))
+
+
+def test_mask_none_equals_all_ones_and_mask_broadcasts_over_leading_dims():
+    x = jax.random.normal(jax.random.key(5), (2, 3, 6, 6, 4))  # leading dims (2, 3): e.g. frames × anchors
+    mask_3hw1 = (jax.random.uniform(jax.random.key(6), (3, 6, 6, 1)) > 0.4).astype(jnp.float32)
+    pc = PartialConv(5, 2, "matmul")
+    params = pc.init(jax.random.key(7), x)
+    y_none, m_none = pc.apply(params, x)
+    y_ones, _ = pc.apply(params, x, jnp.ones((6, 6, 1)))
+    assert m_none is None
+    np.testing.assert_allclose(y_none, y_ones, rtol=1e-5, atol=1e-6)
+    y_bcast, m_bcast = pc.apply(params, x, mask_3hw1)
+    assert y_bcast.shape == (2, 3, 3, 3, 5) and m_bcast.shape == (3, 3, 3, 1)
+    for i in range(2):
+        y_i, _ = pc.apply(params, x[i], mask_3hw1)
+        np.testing.assert_allclose(y_bcast[i], y_i, rtol=1e-5, atol=1e-6)
