@@ -24,8 +24,9 @@ from .errors import UserError
 
 # Tuned so that on 2 CPU cores the run takes a few minutes and the model clearly beats its background.
 DEMO_OVERRIDES = (
+    "model.num_sprites=16",  # the game has 11 sprite poses; 8 entries (tiny's default) blur them together
     "train.num_steps=1000",
-    "loss.finetune_steps=100",
+    "loss.finetune_steps=200",
     "data.num_frames=160",
     "data.holdout=0.2",
     "train.log_every=50",

@@ -32,7 +32,7 @@ def test_demo_writes_report_images_and_index(demo_dir, capsys):
     for key in ("iou_multiclass", "iou_binary"):
         assert report[key] is None or 0.0 <= report[key] <= 1.0
     assert report["demo"]["quick"] and report["demo"]["train_steps"] == 3
-    assert len(report["sprite_use_counts"]) == 8 and report["sprites_used"] == sum(
+    assert len(report["sprite_use_counts"]) == 16 and report["sprites_used"] == sum(
         c > 0 for c in report["sprite_use_counts"])
 
     page = (demo_dir / "index.html").read_text()
