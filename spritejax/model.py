@@ -30,6 +30,7 @@ from spritejax.background import ShiftHead, kmeans_color
 from spritejax.dictionary import Dictionary
 from spritejax.encoder import FrameEncoder, num_down_blocks
 from spritejax.errors import UserError
+from spritejax.nn import CONV_IMPLS
 from spritejax.transform import TranslationPredictor
 
 
@@ -63,6 +64,11 @@ def _logit(p):
 
 @dataclasses.dataclass(frozen=True)
 class SpriteModel:
+    """Static settings of the model (from_config); parameters are passed to every method as a pytree.
+
+    texture_size None means the canvas size (a single crop position). active_capacity: see predict_offsets.
+    """
+
     geom: render.Geometry
     num_sprites: int
     latent_dim: int
@@ -80,6 +86,10 @@ class SpriteModel:
         if self.transform_input_at_test not in ("soft", "hard"):
             raise UserError(f"model.transform_input_at_test must be 'soft' or 'hard' "
                             f"(got {self.transform_input_at_test!r})")
+        if self.conv_impl not in CONV_IMPLS:
+            raise UserError(f"model.conv_impl must be one of {CONV_IMPLS} (got {self.conv_impl!r})")
+        if self.active_capacity is not None and self.active_capacity < 1:
+            raise UserError(f"model.active_capacity must be a positive count or None (got {self.active_capacity})")
         if self.latent_dim % 8:
             raise UserError(f"model.latent_dim must be a multiple of 8 for GroupNorm(8) (got {self.latent_dim})")
         k = self.geom.k

@@ -87,6 +87,10 @@ def test_rejects_bad_mode_and_frames(small):
         model.apply(params, frames[:, :16], keys)
     with pytest.raises(UserError, match="background"):
         SpriteModel.from_config(small_config(background="video"))
+    with pytest.raises(UserError, match="conv_impl"):
+        SpriteModel.from_config(small_config(conv_impl="fft"))
+    with pytest.raises(UserError, match="texture_size"):
+        SpriteModel.from_config(small_config(background="texture", texture_size=(40, 16)))
 
 
 def _sharpen(params, switch_bias):
