@@ -92,7 +92,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=None, help="timed runs per figure (median)")
     parser.add_argument("--impls", nargs="+", default=["xla", "matmul"], choices=["xla", "matmul", "auto"])
     args = parser.parse_args()
-    repeats = args.repeats or (5 if args.quick else 2)
+    repeats = args.repeats or (5 if args.quick else 1)
 
     base = configs.load("tiny" if args.quick else "synthetic")
     data_cfg = configs.load("tiny" if args.quick else "synthetic", ["data.num_frames=64", "data.holdout=0.0"])

@@ -155,6 +155,11 @@ def _train_step(model, lr, bg_lr, weight_decay, lambda_sparse, mesh):
                    out_shardings=(replicated, replicated), donate_argnums=0)
 
 
+def to_host(tree):
+    """Replicated (possibly multi-host, not fully addressable) arrays → numpy, from this process's copy."""
+    return jax.tree.map(lambda a: np.asarray(a.addressable_shards[0].data), tree)
+
+
 def global_batch(mesh, local_frames_bhw3: np.ndarray, local_ids_b: np.ndarray, global_batch_size: int):
     """This process's rows → global arrays split over "data" (rows of process p are p's contiguous share)."""
     split = NamedSharding(mesh, P("data"))
@@ -267,10 +272,10 @@ def train(cfg, workdir, progress: bool = True, stop_at: int | None = None, datas
     if lead:
         (workdir / "config.json").write_text(configs.to_json(cfg))
     step_fn = make_train_step(model, cfg, mesh)
-    start = int(state["step"])
+    start = int(to_host(state["step"]))
     end = tc.num_steps if stop_at is None else min(int(stop_at), tc.num_steps)
     log = MetricsLog(workdir, enabled=lead)
-    sampler = _Sampler(model, cfg, dataset, workdir, log, enabled=lead and tc.sample_every > 0)
+    sampler = _Sampler(model, cfg, dataset, workdir, log, enabled=tc.sample_every > 0)
     bar = tqdm(total=tc.num_steps, initial=start, disable=not (progress and lead), unit="step", dynamic_ncols=True)
     last = {}
     pending = None  # (step, metrics) of the dispatched step, checked one step later to keep the device busy
@@ -279,7 +284,7 @@ def train(cfg, workdir, progress: bool = True, stop_at: int | None = None, datas
     def check(done, metrics):
         """Host side of a finished step: NaN guard, logging, progress."""
         nonlocal last, timer
-        metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
+        metrics = {k: float(v) for k, v in to_host(metrics).items()}
         if not metrics.pop("finite"):
             ckpts.wait()
             good = ckpts.latest_step()
@@ -332,7 +337,7 @@ def train(cfg, workdir, progress: bool = True, stop_at: int | None = None, datas
         bar.close()
     if interrupted and interrupted_by == signal.SIGINT:
         raise KeyboardInterrupt
-    final_step = int(state["step"])
+    final_step = int(to_host(state["step"]))
     return {**last, "step": final_step, "interrupted": interrupted}
 
 
@@ -344,18 +349,19 @@ def _reconstruct(model):
 
 
 class _Sampler:
-    """Every sample_every steps: inputs / soft / hard reconstructions of fixed frames → samples/step_N.png."""
+    """Every sample_every steps: inputs / soft / hard reconstructions of fixed frames → samples/step_N.png.
+
+    Every process runs the forward (the params are a global array); the lead process writes the image."""
 
     def __init__(self, model, cfg, dataset, workdir: pathlib.Path, log: MetricsLog, enabled: bool):
         self.enabled = enabled
         if not enabled:
             return
         pool = dataset.test_idx if len(dataset.test_idx) else dataset.train_idx
-        self.frames_bhw3 = jnp.asarray(dataset.frames_nhw3[pool[:8]])
+        self.frames_bhw3 = dataset.frames_nhw3[pool[:8]]
         self.keys_b = frame_keys(cfg.train.seed, 0, jnp.asarray(pool[:8], jnp.int32))
         self.forward = _reconstruct(model)
         self.directory = workdir / "samples"
-        self.directory.mkdir(exist_ok=True)
         self.log = log
 
     def __call__(self, step: int, params) -> None:
@@ -363,10 +369,12 @@ class _Sampler:
             return
         import imageio.v3 as iio
 
-        recons = [self.forward(params, self.frames_bhw3, self.keys_b, mode=m) for m in ("soft", "hard")]
-        grid = sample_grid(self.frames_bhw3, recons)
-        iio.imwrite(self.directory / f"step_{step:07d}.png", grid)
-        self.log.image(step, "samples/input_soft_hard", grid)
+        recons = [to_host(self.forward(params, self.frames_bhw3, self.keys_b, mode=m)) for m in ("soft", "hard")]
+        if self.log.enabled:
+            grid = sample_grid(self.frames_bhw3, recons)
+            self.directory.mkdir(exist_ok=True)
+            iio.imwrite(self.directory / f"step_{step:07d}.png", grid)
+            self.log.image(step, "samples/input_soft_hard", grid)
 
 
 # ------------------------------------------------------------------------------------- other commands
@@ -412,13 +420,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, default=None,
                         help="stop after this global step (the schedule still follows train.num_steps)")
     parser.add_argument("--distributed", action="store_true",
-                        help="multi-host: call jax.distributed.initialize() (cluster settings from the environment)")
+                        help="multi-host: call jax.distributed.initialize() (cluster settings from the environment "
+                        "unless given below)")
+    parser.add_argument("--coordinator", default=None, help="with --distributed: coordinator host:port")
+    parser.add_argument("--num-processes", type=int, default=None, help="with --distributed: process count")
+    parser.add_argument("--process-id", type=int, default=None, help="with --distributed: this process's index")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def run(args) -> int:
     if args.distributed:
-        jax.distributed.initialize()
+        jax.distributed.initialize(args.coordinator, args.num_processes, args.process_id)
     if args.config is not None:
         cfg = configs.load(args.config, args.overrides)
     else:

@@ -10,7 +10,7 @@ def get_config():
     cfg.model.num_sprites = 8
     cfg.model.latent_dim = 16
     cfg.loss.finetune_steps = 50
-    cfg.optim.lr = 3e-3  # short runs: a larger step than the paper's 1e-4
+    cfg.optim.lr = 1e-3  # short runs: a larger step than the paper's 1e-4
     cfg.optim.bg_lr = 1e-2
     cfg.train.num_steps = 300
     cfg.train.log_every = 25
