@@ -133,9 +133,9 @@ def run(args) -> int:
     if args.steps is not None and args.steps < 1:
         raise UserError(f"--steps must be positive, got {args.steps}")
     report = make_demo(args.out, args.steps, args.quick, progress=not args.no_progress)
+    ious = ", ".join(f"{k} {report[k]:.3f}" for k in ("iou_multiclass", "iou_binary") if report.get(k) is not None)
     print(f"PSNR hard {report['psnr_hard']:.2f} dB (soft {report['psnr_soft']:.2f}, background only "
-          f"{report['psnr_background_only']:.2f}); IoU multiclass {report.get('iou_multiclass')}, binary "
-          f"{report.get('iou_binary')}; {report['demo']['wall_seconds']} s")
+          f"{report['psnr_background_only']:.2f}); {ious}; {report['demo']['wall_seconds']} s")
     print(f"results: {os.path.abspath(os.path.join(args.out, 'index.html'))} "
           f"(metrics.json, sprite_sheet.png, reconstructions.png, layers.png, segmentation.png beside it)")
     return 0
