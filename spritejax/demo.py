@@ -6,17 +6,15 @@ on held-out frames (PSNR against the background-only baseline, the paper's §3.1
   DIR/index.html                 open this: every figure and number below
   DIR/metrics.json               the full evaluation report (spritejax eval's format) + the demo's timings
   DIR/sprite_sheet.png, reconstructions.png, layers.png, segmentation.png, input_vs_reconstruction.gif
+  DIR/model.mp4                  the model as NNR items (standalone ISOBMFF file, `spritejax import` reads it)
+  DIR/game_with_model.mp4        the game's frames as H.264 with the model embedded as an NNPFC post-filter
   DIR/workdir/                   the training workdir (config.json, checkpoints/, metrics.jsonl, samples/)
 
 `--quick` is a seconds-long smoke run on a 16² canvas (used by the tests); its numbers mean nothing.
-Export hook: when spritejax.export provides `demo_export(workdir, out_dir) -> [(caption, file name)]`, the
-demo calls it after training (to write the model into an MP4) and shows what it returns on the index page.
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import os
 import time
 
@@ -62,14 +60,6 @@ def demo_config(steps: int | None = None, quick: bool = False):
     return configs.load("tiny", overrides)
 
 
-def export_hook(workdir: str, out_dir: str) -> list[tuple[str, str]]:
-    """The NNR/MP4 export's figures, once spritejax.export offers `demo_export`; nothing before that."""
-    if importlib.util.find_spec("spritejax.export") is None:
-        return []
-    demo_export = getattr(importlib.import_module("spritejax.export"), "demo_export", None)
-    return list(demo_export(workdir, out_dir)) if demo_export else []
-
-
 def _check_workdir(workdir: str, cfg) -> None:
     """A rerun into the same --out resumes; a different config there would not fit its checkpoints."""
     from . import configs
@@ -83,6 +73,7 @@ def make_demo(out_dir: str, steps: int | None = None, quick: bool = False, progr
     """Generate, train, evaluate, draw; returns the report written to out_dir/metrics.json."""
     from .data import load_dataset
     from .evaluate import eval_indices, evaluate_model, hard_outputs
+    from .export import demo_export
     from .train import load_workdir, train
     from .viz import render_outputs, write_index_html, write_json
 
@@ -104,7 +95,7 @@ def make_demo(out_dir: str, steps: int | None = None, quick: bool = False, progr
     report = evaluate_model(model, params, dataset, batch_size, int(cfg.train.seed), hard_main=hard)
     figures = render_outputs(model, params, dataset, out_dir, hard=hard, batch_size=batch_size,
                              seed=int(cfg.train.seed))
-    figures += export_hook(workdir, out_dir)
+    figures += demo_export(workdir, out_dir)
     report["demo"] = {"config": "tiny", "overrides": list(DEMO_OVERRIDES + (QUICK_OVERRIDES if quick else ())),
                       "train_steps": int(cfg.train.num_steps), "quick": quick,
                       "train_seconds": round(trained - start, 1),
