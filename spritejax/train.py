@@ -316,7 +316,8 @@ def train(cfg, workdir, progress: bool = True, stop_at: int | None = None, datas
                 if pending is not None:
                     check(*pending)
                 pending, done = (step + 1, metrics), step + 1
-                at_end = done == end or stop.signum is not None
+                stopping = stop.signum is not None  # read once: a signal after this waits for the next step
+                at_end = done == end or stopping
                 if done % tc.ckpt_every == 0 or at_end:
                     check(*pending)  # never save past a non-finite step
                     pending = None
@@ -324,7 +325,7 @@ def train(cfg, workdir, progress: bool = True, stop_at: int | None = None, datas
                         ckpts.save(done, state, iterator.get_state(), force=True)
                 if tc.sample_every > 0 and (done % tc.sample_every == 0 or done == end):
                     sampler(done, state["params"])
-                if stop.signum is not None:
+                if stopping:
                     interrupted = done < end
                     break
             if pending is not None:
