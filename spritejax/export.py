@@ -44,13 +44,9 @@ class ExportReport:
 
 
 def _tensors(model, params) -> dict[str, np.ndarray]:
-    flat = nnr.flatten(jax_to_numpy(params))
+    flat = nnr.flatten(params)
     flat[SHEET] = np.asarray(model.decode_sprites(params), np.float32)
     return flat
-
-
-def jax_to_numpy(tree):
-    return {k: jax_to_numpy(v) if isinstance(v, dict) else np.asarray(v) for k, v in tree.items()}
 
 
 def _open(path) -> bmff.File:
@@ -228,7 +224,7 @@ def add_import_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_import(args) -> int:
     cfg, model, params = load(args.file)
-    sizes = {k: int(np.prod(v.shape)) for k, v in nnr.flatten(jax_to_numpy(params)).items()}
+    sizes = {k: int(np.prod(v.shape)) for k, v in nnr.flatten(params).items()}
     print(json.dumps({"file": args.file, "canvas": list(cfg.canvas), "k": cfg.model.k,
                       "num_sprites": cfg.model.num_sprites, "tensors": len(sizes), "parameters": sum(sizes.values())}))
     if args.sheet:

@@ -41,7 +41,7 @@ def _render(model, params, n=4, seed=1):
 
 
 def _same_params(a, b):
-    fa, fb = export.nnr.flatten(export.jax_to_numpy(a)), export.nnr.flatten(export.jax_to_numpy(b))
+    fa, fb = export.nnr.flatten(a), export.nnr.flatten(b)
     return fa.keys() == fb.keys() and all(fa[k].tobytes() == fb[k].tobytes() for k in fa)
 
 
