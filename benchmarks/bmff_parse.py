@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -22,6 +21,7 @@ from pathlib import Path
 
 import bmff
 from bmff import synth, tracks
+from timing import median_seconds
 
 MB = 1e6
 # VmHWM is the peak RSS of this process image alone (ru_maxrss would include the parent's, kept across exec).
@@ -40,15 +40,6 @@ def sizes_for(n_samples: int, mean: int, seed: int = 0) -> list[int]:
     """Sample sizes around a mean (a variable stsz table, as real video has)."""
     rng = random.Random(seed)
     return [rng.randint(mean // 2, mean * 3 // 2) for _ in range(n_samples)]
-
-
-def median_seconds(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def read_loop(path: Path) -> None:

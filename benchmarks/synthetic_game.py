@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 
 import numpy as np
 
 from spritejax.data import synthetic
+from timing import median_seconds
 
 
 def loop_render(ds) -> tuple[np.ndarray, np.ndarray]:
@@ -42,15 +42,6 @@ def loop_render(ds) -> tuple[np.ndarray, np.ndarray]:
     return frames, instances
 
 
-def _median_time(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--frames", type=int, default=1000)
@@ -66,8 +57,8 @@ def main() -> None:
     ds = vectorised()
     frames, instances = loop_render(ds)
     assert np.array_equal(frames, ds.frames_nhw3) and np.array_equal(instances, ds.instance_ids_nhw)
-    t_vec = _median_time(vectorised, args.repeats)
-    t_loop = _median_time(lambda: loop_render(ds), args.repeats)  # excludes the loop's scene setup: favours it
+    t_vec = median_seconds(vectorised, args.repeats)
+    t_loop = median_seconds(lambda: loop_render(ds), args.repeats)  # excludes the loop's scene setup: favours it
     print(json.dumps({
         "benchmark": "synthetic_game", "frames": args.frames, "canvas": args.size, "background": args.background,
         "objects": int(len(ds.meta["object_class"])),

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import time
 
 import jax
@@ -23,6 +22,7 @@ import numpy as np
 from spritejax import configs, train
 from spritejax.data import load_dataset
 from spritejax.model import SpriteModel
+from timing import median_seconds
 
 REFERENCE_TRAIN_FPS = 0.36  # PyTorch reference implementation, 2-core CPU, default config
 REFERENCE_HARD_FORWARD_FPS = 1.2
@@ -34,17 +34,6 @@ def compiled_flops(compiled) -> float | None:
         analysis = analysis[0] if analysis else {}
     flops = (analysis or {}).get("flops")
     return float(flops) if flops and flops > 0 else None
-
-
-def median_seconds(fn, repeats: int) -> float:
-    """Median wall time of fn() (which blocks on its result) over `repeats` runs; one warm-up run first."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def measure(cfg, frames_bhw3, repeats: int) -> dict:
@@ -69,12 +58,12 @@ def measure(cfg, frames_bhw3, repeats: int) -> dict:
         holder["state"], metrics = compiled(holder["state"], frames, ids, *args)
         jax.block_until_ready(metrics)
 
-    step_s = median_seconds(one_step, repeats)
+    step_s = median_seconds(one_step, repeats, warmup=True)
 
     keys_b = train.frame_keys(0, 0, jax.numpy.asarray(ids_b, jax.numpy.int32))
     forward = jax.jit(lambda p, f, k: model.apply(p, f, k, mode="hard").recon_bhw3)
     params = holder["state"]["params"]
-    forward_s = median_seconds(lambda: forward(params, frames_bhw3, keys_b).block_until_ready(), repeats)
+    forward_s = median_seconds(lambda: forward(params, frames_bhw3, keys_b).block_until_ready(), repeats, warmup=True)
     row = {
         "train_frames_per_s": batch / step_s,
         "train_step_s": step_s,
