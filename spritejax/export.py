@@ -65,11 +65,11 @@ def export(cfg, model, params, out, video=None, bits: int | None = None, base=No
         if video is not None:
             raise UserError("give either --video or --base: an update goes into the file of its base model")
         f = _open(base)
-        _, base_id, base_flat = _latest(f)
+        _, base_chain, base_flat = _latest(f)
         changed = {k: v for k, v in tensors.items() if k not in base_flat or base_flat[k].tobytes() != v.tobytes()}
         bitstream = units_to_bytes(nnr.encode(changed, bits))
         mode = "embedded" if any(t.handler_type == "vide" for t in bmff.tracks.tracks(f)) else "standalone"
-        item_id = _add_model(f, bitstream, cfg, base_item=base_id, embedded=mode == "embedded")
+        item_id = _add_model(f, bitstream, cfg, base_item=base_chain[-1], embedded=mode == "embedded")
         count = len(changed)
     else:
         bitstream = units_to_bytes(nnr.encode(tensors, bits))
@@ -133,8 +133,8 @@ def _chain(meta: MetaBox) -> list[int]:
     return chain[::-1]
 
 
-def _latest(f: bmff.File) -> tuple[MetaBox, int, dict[str, np.ndarray]]:
-    """(meta, id of the newest NNR item, tensors of base + every update applied in order)."""
+def _latest(f: bmff.File) -> tuple[MetaBox, list[int], dict[str, np.ndarray]]:
+    """(meta, NNR item ids base first, tensors of base + every update applied in order)."""
     meta = _nnet_meta(f)
     chain = _chain(meta)
     flat: dict[str, np.ndarray] = {}
@@ -144,14 +144,16 @@ def _latest(f: bmff.File) -> tuple[MetaBox, int, dict[str, np.ndarray]]:
         except bmff.BmffError as e:
             raise UserError(f"NNR item {item_id} is unreadable (truncated file?): {e}") from None
         flat.update(nnr.decode_bytes(data))
-    return meta, chain[-1], flat
+    return meta, chain, flat
 
 
-def _config(f: bmff.File, meta: MetaBox, item_id: int):
-    chain = _chain(meta)
+def _config(f: bmff.File, meta: MetaBox, chain: list[int]):
+    """The config of a model: the 'mime' item that describes ('cdsc') its newest NNR item with one."""
     types = amd1.item_types(meta)
-    for src, dst in amd1.references(meta, "cdsc"):
-        if types.get(src) == "mime" and set(dst) & set(chain):
+    described = {d: src for src, dst in amd1.references(meta, "cdsc") if types.get(src) == "mime" for d in dst}
+    for item_id in reversed(chain):
+        src = described.get(item_id)
+        if src is not None:
             try:
                 return configs.from_json(amd1.item_data(f, meta, src).decode())
             except (bmff.BmffError, UnicodeDecodeError, ValueError) as e:
@@ -166,8 +168,8 @@ def load(path):
     from .model import SpriteModel
 
     f = _open(path)
-    meta, item_id, flat = _latest(f)
-    cfg = _config(f, meta, item_id)
+    meta, chain, flat = _latest(f)
+    cfg = _config(f, meta, chain)
     model = SpriteModel.from_config(cfg)
     shapes = jax.eval_shape(lambda: model.init(jax.random.key(0)))
     template = jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), shapes)

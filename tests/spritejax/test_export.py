@@ -81,13 +81,15 @@ def test_embedded_file_validates_and_update_applies(trained, tmp_path):
     tuned = jax.tree.map(lambda x: x, params)
     tuned["dictionary"] = jax.tree.map(lambda x: x + 0.01, params["dictionary"])
     updated = tmp_path / "updated.mp4"
-    up = export.export(cfg, model, tuned, updated, base=out)
+    tuned_cfg = configs.from_json(configs.to_json(cfg))
+    tuned_cfg.train.num_steps += 1  # the update's own config (a fine-tune run) is what load returns
+    up = export.export(tuned_cfg, model, tuned, updated, base=out)
     assert 0 < up.tensors < report.tensors
     g = bmff.parse(updated)
     assert [x for x in validate.run_checks(g) if x.severity == "error"] == []
     assert list(bmff.amd1.references(g.find("meta"), "pred")) == [(up.item_id, [report.item_id])]
-    _, _, params3 = export.load(updated)
-    assert _same_params(tuned, params3)
+    cfg3, _, params3 = export.load(updated)
+    assert _same_params(tuned, params3) and cfg3.train.num_steps == cfg.train.num_steps + 1
 
 
 def test_quantized_8_bits_stays_within_half_a_db(trained, tmp_path):
