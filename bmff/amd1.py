@@ -23,9 +23,9 @@ from .boxes.sample_groups import SampleGroupDescriptionBox, SampleToGroupBox
 from .boxes.sample_table import VisualSampleEntry
 from .boxes.sei import SeiInformationBox
 from .io import File
-from .nal import SeiMessage, codec_of, is_sei, parse_sei_nal, split_sample
+from .nal import SeiMessage, codec_of, is_sei, parse_sei_nal, sei_payload_types, split_sample
 from .tracks import sample_entries  # noqa: F401  (part of this module's reading API)
-from .validate import metas as _metas
+from .validate import metas  # noqa: F401  (part of this module's reading API)
 
 NAL_ARRAY_OFFSET = {"hvcC": 22}  # byte index of numOfArrays in the decoder configuration record
 
@@ -86,32 +86,37 @@ def entry_codec(entry: Box) -> str | None:
     return codec_of(frma.data_format if isinstance(frma, OriginalFormatBox) else entry.type)
 
 
+def _hvcc_nal_units(data: bytes) -> Iterator[tuple[int, bytes]]:
+    """(NAL_unit_type, NAL unit) of every NAL unit in an hvcC record's arrays, bounds-checked."""
+    start = NAL_ARRAY_OFFSET["hvcC"]
+    if len(data) <= start:
+        raise BmffError(f"'hvcC' record of {len(data)} bytes has no NAL unit arrays")
+    pos = start + 1
+    for _ in range(data[start]):
+        if pos + 3 > len(data):
+            raise BmffError("'hvcC' NAL unit array runs past the record")
+        nal_type, n = data[pos] & 0x3F, int.from_bytes(data[pos + 1 : pos + 3], "big")
+        pos += 3
+        for _ in range(n):
+            size = int.from_bytes(data[pos : pos + 2], "big")
+            nal = data[pos + 2 : pos + 2 + size]
+            if len(nal) != size:
+                raise BmffError(f"'hvcC' NAL unit of {size} bytes runs past the record")
+            pos += 2 + size
+            yield nal_type, nal
+
+
+def _hvcc(entry: Box) -> bytes | None:
+    config = next((c for c in getattr(entry, "children", []) if c.type == "hvcC"), None)
+    return None if config is None or isinstance(config, UnknownBox) else bytes(config.data)
+
+
 def sample_entry_sei(entry: Box) -> list[SeiMessage]:
     """SEI messages in the decoder configuration record's NAL unit arrays (hvcC; avcC has no SEI arrays)."""
-    codec = entry_codec(entry)
-    out: list[SeiMessage] = []
-    for config in getattr(entry, "children", []):
-        start = NAL_ARRAY_OFFSET.get(config.type)
-        if start is None or isinstance(config, UnknownBox):
-            continue
-        data = bytes(config.data)
-        if len(data) <= start:
-            raise BmffError(f"'{config.type}' record of {len(data)} bytes has no NAL unit arrays")
-        pos, count = start + 1, data[start]
-        for _ in range(count):
-            if pos + 3 > len(data):
-                raise BmffError(f"'{config.type}' NAL unit array runs past the record")
-            nal_type, n = data[pos] & 0x3F, int.from_bytes(data[pos + 1 : pos + 3], "big")
-            pos += 3
-            for _ in range(n):
-                size = int.from_bytes(data[pos : pos + 2], "big")
-                nal = data[pos + 2 : pos + 2 + size]
-                if len(nal) != size:
-                    raise BmffError(f"'{config.type}' NAL unit of {size} bytes runs past the record")
-                pos += 2 + size
-                if codec and is_sei(codec, nal_type):
-                    out += parse_sei_nal(codec, nal)
-    return out
+    codec, data = entry_codec(entry), _hvcc(entry)
+    if codec is None or data is None:
+        return []
+    return [m for nal_type, nal in _hvcc_nal_units(data) if is_sei(codec, nal_type) for m in parse_sei_nal(codec, nal)]
 
 
 def sample_sei_types(f: File, trak: Box) -> Iterator[tuple[int, set[int]]]:
@@ -124,23 +129,12 @@ def sample_sei_types(f: File, trak: Box) -> Iterator[tuple[int, set[int]]]:
         codec = entry_codec(entry)
         if codec is None:
             continue
-        types: set[int] = set()
-        for nal in split_sample(tr.read_sample(f, s), length_size(entry)):
-            if nal and is_sei(codec, _nal_type(codec, nal)):
-                types |= {m.payload_type for m in parse_sei_nal(codec, nal)}
+        types = set(sei_payload_types(codec, split_sample(tr.read_sample(f, s), length_size(entry))))
         if types:
             yield s.number, types
 
 
-def _nal_type(codec: str, nal: bytes) -> int:
-    return nal[0] & 0x1F if codec == "avc" else (nal[0] >> 1) & 0x3F if codec == "hevc" else nal[1] >> 3
-
-
 # --------------------------------------------------------------------------------------------- items
-
-
-def metas(f: File) -> Iterator[tuple[str, Box]]:
-    return _metas(f)
 
 
 def handler_of(meta: Box) -> str | None:
@@ -358,16 +352,8 @@ def parameter_sets(entry: Box) -> list[bytes]:
                     out.append(data[pos + 2 : pos + 2 + size])
                     pos += 2 + size
             return out
-        if config.type == "hvcC" and len(data) > NAL_ARRAY_OFFSET["hvcC"]:
-            out, pos = [], NAL_ARRAY_OFFSET["hvcC"] + 1
-            for _ in range(data[pos - 1]):
-                nal_type, n, pos = data[pos] & 0x3F, int.from_bytes(data[pos + 1 : pos + 3], "big"), pos + 3
-                for _ in range(n):
-                    size = int.from_bytes(data[pos : pos + 2], "big")
-                    if nal_type in (32, 33, 34):  # VPS, SPS, PPS
-                        out.append(data[pos + 2 : pos + 2 + size])
-                    pos += 2 + size
-            return out
+        if config.type == "hvcC":
+            return [nal for nal_type, nal in _hvcc_nal_units(data) if nal_type in (32, 33, 34)]  # VPS, SPS, PPS
     return []
 
 
@@ -382,7 +368,7 @@ def reconstruct_track(f: File, trak: Box) -> Iterator[list[bytes]]:
     if codec is None:
         raise BmffError(f"sample entry '{entries[0].type}' is not AVC, HEVC or VVC")
     samples = tr.samples(trak)
-    nfcs = [e for e in sgpd_entries(trak, "nfcs")]
+    nfcs = sgpd_entries(trak, "nfcs")
 
     def bitstream(entry: NnpfcSeiSampleGroupEntry) -> bytes | None:
         meta = meta_with_handler(f, trak, entry.meta_box_handler_type)
