@@ -282,9 +282,14 @@ def nnr_item(meta: MetaBox, bitstream: bytes, name: str = "model") -> int:
                     [NNRConfigurationItemProperty.from_units(config)], essential=True)
 
 
+def find_file_meta(f: File, handler_type: str = "nnet") -> MetaBox | None:
+    """The file-level MetaBox with this handler, if any."""
+    return next((b for b in f.boxes if isinstance(b, MetaBox) and handler_of(b) == handler_type), None)
+
+
 def file_meta(f: File, handler_type: str = "nnet") -> MetaBox:
     """The file-level MetaBox with this handler, created after 'ftyp' when missing."""
-    meta = next((b for b in f.boxes if isinstance(b, MetaBox) and handler_of(b) == handler_type), None)
+    meta = find_file_meta(f, handler_type)
     if meta is None:
         meta = new_meta(handler_type)
         at = next((i + 1 for i, b in enumerate(f.boxes) if b.type == "ftyp"), 0)

@@ -88,14 +88,14 @@ def make_demo(out_dir: str, steps: int | None = None, quick: bool = False, progr
     train(cfg, workdir, progress=progress, dataset=dataset)
     trained = time.perf_counter()
 
-    _, model, params = load_workdir(workdir)
+    cfg, model, params = load_workdir(workdir)  # the config as the workdir recorded it
     batch_size = 16
     hard = hard_outputs(model, params, dataset, eval_indices(dataset)[0], batch_size, int(cfg.train.seed),
                         keep_layers=6)
     report = evaluate_model(model, params, dataset, batch_size, int(cfg.train.seed), hard_main=hard)
     figures = render_outputs(model, params, dataset, out_dir, hard=hard, batch_size=batch_size,
                              seed=int(cfg.train.seed))
-    figures += demo_export(workdir, out_dir)
+    figures += demo_export(cfg, model, params, dataset, out_dir)
     report["demo"] = {"config": "tiny", "overrides": list(DEMO_OVERRIDES + (QUICK_OVERRIDES if quick else ())),
                       "train_steps": int(cfg.train.num_steps), "quick": quick,
                       "train_seconds": round(trained - start, 1),

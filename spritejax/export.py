@@ -112,7 +112,7 @@ def _add_model(f: bmff.File, bitstream: bytes, cfg, base_item: int | None = None
 
 
 def _nnet_meta(f: bmff.File) -> MetaBox:
-    meta = next((b for b in f.boxes if isinstance(b, MetaBox) and amd1.handler_of(b) == "nnet"), None)
+    meta = amd1.find_file_meta(f, "nnet")
     if meta is None or "nnr1" not in amd1.item_types(meta).values():
         raise UserError("the file holds no NNR model ('meta' with handler 'nnet' and an 'nnr1' item)")
     return meta
@@ -237,19 +237,15 @@ def run_import(args) -> int:
     return 0
 
 
-def demo_export(workdir, out_dir) -> list[tuple[str, str]]:
+def demo_export(cfg, model, params, dataset, out_dir) -> list[tuple[str, str]]:
     """The demo's export step: the model as a standalone NNR file and embedded in an MP4 of the game, read back
     from the MP4 and checked to render identically; returns the figure for the demo's index page."""
     import jax
 
-    from .data import load_dataset
-    from .train import load_workdir
     from .viz import save_png, sprite_sheet, write_animation, write_json
 
     out = pathlib.Path(out_dir)
-    cfg, model, params = load_workdir(workdir)
     standalone = export(cfg, model, params, out / "model.mp4")
-    dataset = load_dataset(cfg.data, cfg.canvas)
     frames = dataset.frames_nhw3[dataset.train_idx[:32]]
     video = write_animation(str(out / "game.mp4"), frames)
     embedded = export(cfg, model, params, out / "game_with_model.mp4", video=video)
