@@ -52,8 +52,8 @@ class File:
                 fp.write(chunk)
 
 
-def parse(src: str | os.PathLike | bytes | bytearray | memoryview | BinaryIO, **ctx_options) -> File:
-    """Parse a path, a bytes-like object or a seekable binary file object into a File.
+def open_source(src: str | os.PathLike | bytes | bytearray | memoryview | BinaryIO) -> Source:
+    """A Source over a path, a bytes-like object or a seekable binary file object.
 
     A path is kept open for the lazy payloads' lifetime (the File holds the handle through its Source).
     """
@@ -69,6 +69,12 @@ def parse(src: str | os.PathLike | bytes | bytearray | memoryview | BinaryIO, **
         source = Source(src)
     else:
         raise TypeError(f"cannot parse a {type(src).__name__}")
+    return source
+
+
+def parse(src: str | os.PathLike | bytes | bytearray | memoryview | BinaryIO, **ctx_options) -> File:
+    """Parse a path, a bytes-like object or a seekable binary file object into a File."""
+    source = open_source(src)
     r = Reader(source, 0, source.size)
     boxes = parse_boxes(r, Context(**ctx_options))
     return File(boxes=boxes, trailing=r.rest(), source=source)

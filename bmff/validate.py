@@ -14,11 +14,11 @@ import os
 from dataclasses import dataclass
 from typing import BinaryIO, Callable, Iterable, Iterator
 
-from .box import (MAX_DEPTH, Box, BmffError, ContainerBox, Context, Header, Payload, Reader, Source, UnknownBox,
+from .box import (MAX_DEPTH, Box, BmffError, ContainerBox, Context, Header, Payload, Reader, UnknownBox,
                   lookup, parse_box, payload_bytes, read_header)
 from . import tracks
 from .dump import unparsed_version
-from .io import File
+from .io import File, open_source
 
 SEVERITIES = ("error", "warning", "note")  # only errors make `bmff validate` exit 1
 
@@ -150,14 +150,7 @@ def _lenient_boxes(r: Reader, ctx: Context, damage: list[Finding]) -> list[Box]:
 
 def parse_lenient(src: str | os.PathLike | bytes | BinaryIO) -> tuple[File, list[Finding]]:
     """A File whatever the damage, and one 'parse' finding per box that could not be read."""
-    if isinstance(src, (str, os.PathLike)):
-        try:
-            fp = open(src, "rb")
-        except OSError as e:
-            raise BmffError(f"cannot open {os.fspath(src)}: {e.strerror}") from None
-        source = Source(fp)
-    else:
-        source = Source(src)
+    source = open_source(src)
     damage: list[Finding] = []
     r = Reader(source, 0, source.size)
     boxes = _lenient_boxes(r, Context(), damage)
