@@ -10,9 +10,9 @@ static settings (hashable, so it can be a static jit argument). One forward:
   render.translate → render.composite over the background with a random per-frame z-order inside each layer.
 
 In hard mode the translation predictor sees the soft sprite (the reference code's choice) or the hard one, per
-cfg.model.transform_input_at_test. An inactive anchor (switch < 0.5 in hard mode) is fully transparent, so its
-offset changes nothing in the image: its entry in offsets_blhw2 is meaningless. With cfg.model.active_capacity set,
-hard mode runs the translation predictor (the bulk of the FLOPs) only on the active anchors (see predict_offsets).
+cfg.model.transform_input_at_test. An inactive anchor (switch < 0.5 in hard mode) is fully transparent and its
+offset changes nothing in the image: hard mode (cfg.model.skip_inactive, default on) runs the translation
+predictor — the bulk of the FLOPs — only on the active anchors and gives the others offset 0 (see predict_offsets).
 """
 
 from __future__ import annotations
@@ -66,7 +66,8 @@ def _logit(p):
 class SpriteModel:
     """Static settings of the model (from_config); parameters are passed to every method as a pytree.
 
-    texture_size None means the canvas size (a single crop position). active_capacity: see predict_offsets.
+    texture_size None means the canvas size (a single crop position). skip_inactive, predictor_chunk: see
+    predict_offsets.
     """
 
     geom: render.Geometry
@@ -78,7 +79,8 @@ class SpriteModel:
     bg_color: tuple[float, float, float] | None = None
     transform_input_at_test: str = "soft"
     conv_impl: str = "auto"
-    active_capacity: int | None = None
+    skip_inactive: bool = True
+    predictor_chunk: int | str | None = "auto"
 
     def __post_init__(self):
         if self.background not in ("solid", "texture"):
@@ -88,8 +90,10 @@ class SpriteModel:
                             f"(got {self.transform_input_at_test!r})")
         if self.conv_impl not in CONV_IMPLS:
             raise UserError(f"model.conv_impl must be one of {CONV_IMPLS} (got {self.conv_impl!r})")
-        if self.active_capacity is not None and self.active_capacity < 1:
-            raise UserError(f"model.active_capacity must be a positive count or None (got {self.active_capacity})")
+        if self.predictor_chunk not in ("auto", None) and not (
+                isinstance(self.predictor_chunk, int) and self.predictor_chunk >= 1):
+            raise UserError(f"model.predictor_chunk must be 'auto', None or a positive count "
+                            f"(got {self.predictor_chunk!r})")
         if self.latent_dim % 8:
             raise UserError(f"model.latent_dim must be a multiple of 8 for GroupNorm(8) (got {self.latent_dim})")
         k = self.geom.k
@@ -118,7 +122,8 @@ class SpriteModel:
             bg_color=None if color is None else tuple(float(c) for c in color),
             transform_input_at_test=str(mc.get("transform_input_at_test", "soft")),
             conv_impl=str(mc.get("conv_impl", "auto")),
-            active_capacity=None if mc.get("active_capacity", None) is None else int(mc.active_capacity),
+            skip_inactive=bool(mc.get("skip_inactive", True)),
+            predictor_chunk=mc.get("predictor_chunk", "auto"),
         )
 
     # ---- modules ------------------------------------------------------------------------------------------------
@@ -223,7 +228,7 @@ class SpriteModel:
         else:
             selected = predictor_in = soft_blhwkk4
         if offsets_blhw2 is None:
-            active = (switches > 0.5) if hard and self.active_capacity is not None else None
+            active = (switches > 0.5) if hard and self.skip_inactive else None
             offsets_blhw2 = self.predict_offsets(params, frames_bhw3, predictor_in, active)
 
         placed = render.translate(selected, offsets_blhw2)
@@ -236,44 +241,59 @@ class SpriteModel:
             background_bhw3=background_bhw3, background_weight_bhw=out.background_weight_bhw,
             sprite_ids_blhw=ids_blhw.astype(jnp.int32))
 
+    @property
+    def chunk(self) -> int | None:
+        """Anchors per translation-predictor call ('auto': 16 on CPU — the chunk's activations stay in cache —
+        and one call for everything elsewhere)."""
+        if self.predictor_chunk == "auto":
+            return 16 if jax.default_backend() == "cpu" else None
+        return self.predictor_chunk
+
     def predict_offsets(self, params, frames_bhw3, sprites_blhwkk4, active_blhw=None):
         """Translation predictor on [frame crop ⊕ sprite] for every anchor -> offsets_blhw2 (pixels).
 
-        The crop's validity (inside the canvas) is the partial convs' mask. With active_blhw (hard mode and
-        model.active_capacity set) only the active anchors are predicted — a static count of active_capacity per
-        frame, gathered active-first — and the others get offset 0 (they are transparent, so it does not matter).
-        A batch where some frame has more active anchors than that takes the all-anchor path instead (lax.cond),
-        so the offsets of active anchors never depend on the capacity.
+        The crop's validity (inside the canvas) is the partial convs' mask. Anchors go through the predictor in
+        chunks of self.chunk (rematerialised, so the backward pass also works chunk by chunk). With active_blhw
+        (hard mode with skip_inactive) only the active anchors are predicted — gathered active-first over the
+        whole batch, with a loop over just as many chunks as they fill — and the others get offset 0 (they are
+        transparent, so it changes nothing in the image). That loop has a data-dependent trip count: forward only.
         """
         g, k = self.geom, self.geom.k
-        crops_bhwkk3 = render.extract_windows(frames_bhw3, g)
-        valid_hwkk1 = window_validity(g)
+        b, l, gh, gw = sprites_blhwkk4.shape[:4]
+        cells, n = gh * gw, l * gh * gw
+        crops_ckk3 = render.extract_windows(frames_bhw3, g).reshape(b * cells, k, k, 3)
+        valid_ckk1 = jnp.asarray(window_validity(g).reshape(cells, k, k, 1))
+        sprites_akk4 = sprites_blhwkk4.reshape(b * n, k, k, 4)
         predict = functools.partial(self.transform.apply, {"params": params["transform"]})
 
-        def all_anchors():
-            return predict(crops_bhwkk3[:, None], valid_hwkk1, sprites_blhwkk4)  # crops broadcast over layers
+        def predict_anchors(anchor_a):  # flat anchor index (frame, layer, row, col) -> offsets_a2
+            cell_a = anchor_a // n * cells + anchor_a % cells
+            return predict(crops_ckk3[cell_a], valid_ckk1[anchor_a % cells], sprites_akk4[anchor_a])
 
+        total = b * n
         if active_blhw is None:
-            return all_anchors()
-        b, l, gh, gw = active_blhw.shape
-        n = l * gh * gw
-        cap = min(int(self.active_capacity), n)
+            chunk = self.chunk or total
+            if chunk >= total:
+                offsets_a2 = predict_anchors(jnp.arange(total))
+            else:
+                ids_ta = jnp.arange(-(-total // chunk) * chunk).reshape(-1, chunk) % total  # pad with repeats
+                offsets_a2 = jax.lax.map(jax.checkpoint(predict_anchors), ids_ta).reshape(-1, 2)[:total]
+            return offsets_a2.reshape(b, l, gh, gw, 2)
 
-        def active_only():
-            order_bc = jnp.argsort(~active_blhw.reshape(b, n), axis=1, stable=True)[:, :cap]
-            cell_bc = order_bc % (gh * gw)
-            sprites_bckk4 = jnp.take_along_axis(sprites_blhwkk4.reshape(b, n, k, k, 4),
-                                                order_bc[..., None, None, None], axis=1)
-            crops_bckk3 = jnp.take_along_axis(crops_bhwkk3.reshape(b, gh * gw, k, k, 3),
-                                              cell_bc[..., None, None, None], axis=1)
-            valid_bckk1 = jnp.asarray(valid_hwkk1.reshape(gh * gw, k, k, 1))[cell_bc]
-            offsets_bc2 = predict(crops_bckk3, valid_bckk1, sprites_bckk4)
-            rows_b1 = jnp.arange(b)[:, None]
-            return jnp.zeros((b, n, 2), offsets_bc2.dtype).at[rows_b1, order_bc].set(offsets_bc2).reshape(
-                b, l, gh, gw, 2)
+        chunk = min(self.chunk or 256, total)
+        active_a = active_blhw.reshape(total)
+        count = jnp.sum(active_a)
+        order_a = jnp.argsort(~active_a, stable=True)  # active anchors first
+        order_a = jnp.concatenate([order_a, order_a[: -total % chunk]])  # a whole number of chunks
+        num_chunks = -(-count // chunk)
 
-        fits = jnp.max(jnp.sum(active_blhw.reshape(b, n), axis=1)) <= cap
-        return jax.lax.cond(fits, active_only, all_anchors)
+        def one_chunk(i, out_a2):
+            ids_c = jax.lax.dynamic_slice_in_dim(order_a, i * chunk, chunk)
+            return jax.lax.dynamic_update_slice_in_dim(out_a2, predict_anchors(ids_c), i * chunk, 0)
+
+        ordered_a2 = jax.lax.fori_loop(0, num_chunks, one_chunk, jnp.zeros((order_a.shape[0], 2)))[:total]
+        ordered_a2 = jnp.where(jnp.arange(total)[:, None] < count, ordered_a2, 0.0)
+        return jnp.zeros((total, 2)).at[order_a[:total]].set(ordered_a2).reshape(b, l, gh, gw, 2)
 
     def background_image(self, params, body_bhwd, batch: int, hard: bool):
         """background_bhw3: the fixed colour, or the texture crop at the shift predicted from encoder features."""

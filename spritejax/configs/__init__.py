@@ -37,9 +37,11 @@ def base_config() -> ml_collections.ConfigDict:
     cfg.model.bg_color = None  # None: k-means over training frames
     cfg.model.transform_input_at_test = "soft"  # the reference feeds the soft sprite even in hard mode
     cfg.model.conv_impl = "auto"  # 'xla' | 'matmul' | 'auto'
-    # hard mode: run the translation predictor on at most this many active anchors per frame (None: all);
-    # a frame with more falls back to every anchor, so the image never depends on it
-    cfg.model.active_capacity = None
+    # hard mode: run the translation predictor only on active anchors (inactive ones are transparent)
+    cfg.model.skip_inactive = True
+    # anchors per translation-predictor call: 'auto' (16 on CPU, where chunks stay in cache; all at once
+    # elsewhere), None (all at once) or a count
+    cfg.model.predictor_chunk = "auto"
 
     cfg.loss = ml_collections.ConfigDict()
     cfg.loss.lambda_sparse = 0.005
