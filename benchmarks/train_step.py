@@ -1,25 +1,34 @@
 """Frames/s of the full data-parallel train step and of a hard-mode forward, per convolution implementation.
 
-Default size (the paper's): batch 8, 128² frames, ℓ=2, 8×8 anchors, k=32, m=150, d=128. Each conv_impl the
-model offers ('xla': lax.conv_general_dilated, 'matmul': shifted slices + one matmul) is compiled and timed in
-the same run, so the 'xla' row is the in-run baseline for 'matmul'. FLOPs come from XLA's cost analysis of the
-compiled 'xla' step (convolutions and matmuls dominate); GFLOP/s = that count × frames/s of each impl. The external reference
-is the original PyTorch code on the 2-core CPU this project was measured on: 0.36 frames/s per train step,
-1.2 frames/s hard forward. Prints one JSON line.
+Hard forward (test time) runs the translation predictor only on active anchors (model.skip_inactive). How many
+are active depends on the model, so it is timed three ways in the same run: with every anchor (skip_inactive off:
+the in-run baseline), with the init parameters' own switches, and with the scene's activity — one anchor on per
+visible object of the synthetic game (the cell holding its centroid; a second object in a cell takes the next
+layer), which is what a model that explains the frame uses (see docs/model.md for the trained demo model's count).
 
-    python benchmarks/train_step.py [--quick] [--repeats N] [--impls xla matmul]
+Default size (the paper's): batch 8, 128² frames, ℓ=2, 8×8 anchors, k=32, m=150, d=128. Variants, compiled and
+timed in the same run: conv_impl 'xla' (lax.conv_general_dilated) and 'matmul' (shifted slices + one matmul), and
+'matmul_unchunked' (the predictor on all anchors in one call, no rematerialised chunks): the in-run baselines.
+FLOPs come from XLA's cost analysis of the unchunked 'xla' step; GFLOP/s = that count × frames/s. The external
+reference is the original PyTorch code on the 2-core CPU this project was measured on: 0.36 frames/s per train
+step, 1.2 frames/s hard forward (all anchors); that CPU did ~150 GFLOP/s in a large matmul and ~85 in an XLA
+forward conv — machine_gflop_per_s gives this CPU's rates on the same two operations. Prints one JSON line.
+
+    python benchmarks/train_step.py [--quick] [--repeats N] [--variants xla matmul matmul_unchunked]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 
 import jax
+import ml_collections
 import numpy as np
 
-from spritejax import configs, train
+from spritejax import configs, render, train
 from spritejax.data import load_dataset
 from spritejax.model import SpriteModel
 from timing import median_seconds
@@ -36,7 +45,21 @@ def compiled_flops(compiled) -> float | None:
     return float(flops) if flops and flops > 0 else None
 
 
-def measure(cfg, frames_bhw3, repeats: int) -> dict:
+def scene_switches(instance_ids_bhw, geom) -> np.ndarray:
+    """switches_blhw with one anchor on per visible object: the cell holding its centroid, first free layer."""
+    b = instance_ids_bhw.shape[0]
+    switches = np.zeros((b, geom.layers, geom.grid_h, geom.grid_w), np.float32)
+    for f in range(b):
+        for obj in np.unique(instance_ids_bhw[f])[1:]:
+            rows, cols = np.nonzero(instance_ids_bhw[f] == obj)
+            i, j = int(rows.mean()) // geom.cell, int(cols.mean()) // geom.cell
+            free = np.flatnonzero(switches[f, :, i, j] == 0)
+            if len(free):
+                switches[f, free[0], i, j] = 1.0
+    return switches
+
+
+def measure(cfg, frames_bhw3, scene_switches_blhw, repeats: int) -> dict:
     """Train-step and hard-forward throughput of one config."""
     model = SpriteModel.from_config(cfg)
     batch = cfg.train.batch_size
@@ -51,7 +74,6 @@ def measure(cfg, frames_bhw3, repeats: int) -> dict:
     compile_start = time.perf_counter()
     compiled = step.lower(state, frames, ids, *args).compile()
     compile_s = time.perf_counter() - compile_start
-    flops = compiled_flops(compiled)
     holder = {"state": state}
 
     def one_step():
@@ -61,71 +83,110 @@ def measure(cfg, frames_bhw3, repeats: int) -> dict:
     step_s = median_seconds(one_step, repeats, warmup=True)
 
     keys_b = train.frame_keys(0, 0, jax.numpy.asarray(ids_b, jax.numpy.int32))
-    forward = jax.jit(lambda p, f, k: model.apply(p, f, k, mode="hard").recon_bhw3)
     params = holder["state"]["params"]
-    forward_s = median_seconds(lambda: forward(params, frames_bhw3, keys_b).block_until_ready(), repeats, warmup=True)
-    row = {
-        "train_frames_per_s": batch / step_s,
-        "train_step_s": step_s,
-        "hard_forward_frames_per_s": batch / forward_s,
-        "compile_s": compile_s,
-    }
-    if flops is not None:
-        row["xla_counted_gflop_per_frame"] = flops / batch / 1e9
+    row = {"train_frames_per_s": batch / step_s, "train_step_s": step_s, "compile_s": compile_s}
+    all_anchors = dataclasses.replace(model, skip_inactive=False)
+    for name, fwd_model, switches in (("all_anchors", all_anchors, None), ("init_switches", model, None),
+                                      ("scene", model, scene_switches_blhw)):
+        forward = jax.jit(lambda p, f, k, s, m=fwd_model: m.render_from(p, f, k, switches_blhw=s).recon_bhw3)
+        forward_s = median_seconds(lambda: forward(params, frames_bhw3, keys_b, switches).block_until_ready(),
+                                   repeats, warmup=True)
+        row[f"hard_forward_{name}_frames_per_s"] = batch / forward_s
+    active = model.apply(params, frames_bhw3, keys_b, mode="hard").switches_blhw > 0.5
+    row["init_switches_active_per_frame"] = float(jax.numpy.mean(jax.numpy.sum(active, axis=(1, 2, 3))))
     return row
+
+
+def step_gflop_per_frame(cfg, frames_bhw3) -> float | None:
+    """XLA's FLOP count of the train step with convolutions as convolutions and the predictor in one call (its
+    count of a loop body is not multiplied by the trip count; the matmul form's count includes im2col copies)."""
+    cfg = ml_collections.ConfigDict(cfg)
+    cfg.model.conv_impl, cfg.model.predictor_chunk = "xla", None
+    model, batch = SpriteModel.from_config(cfg), cfg.train.batch_size
+    mesh = train.data_mesh(batch)
+    state = jax.eval_shape(train._jit_init(model, train._optim_args(cfg), jax.NamedSharding(mesh, jax.P())),
+                           np.int32(0), frames_bhw3)
+    frames, ids = train.global_batch(mesh, frames_bhw3, np.arange(batch), batch)
+    lowered = train.make_train_step(model, cfg, mesh).lower(state, frames, ids, np.int32(0), np.float32(0))
+    flops = compiled_flops(lowered.compile())
+    return None if flops is None else flops / batch / 1e9
+
+
+def machine_gflop_per_s(repeats: int = 5) -> dict:
+    """This CPU's rate on the two operations the reference figures were quoted with (~150 and ~85 GFLOP/s there):
+    a 2048² matmul and one 3×3 128→128 stride-2 XLA convolution over 256 32² crops."""
+    a = jax.random.normal(jax.random.key(0), (2048, 2048))
+    x = jax.random.normal(jax.random.key(1), (256, 32, 32, 128))
+    w = jax.random.normal(jax.random.key(2), (3, 3, 128, 128))
+    matmul = jax.jit(lambda a: a @ a)
+    conv = jax.jit(lambda x, w: jax.lax.conv_general_dilated(x, w, (2, 2), ((1, 1), (1, 1)),
+                                                             dimension_numbers=("NHWC", "HWIO", "NHWC")))
+    matmul_s = median_seconds(lambda: matmul(a).block_until_ready(), repeats, warmup=True)
+    conv_s = median_seconds(lambda: conv(x, w).block_until_ready(), repeats, warmup=True)
+    return {"matmul_2048": 2 * 2048 ** 3 / matmul_s / 1e9, "conv_fwd": 256 * 16 * 16 * 9 * 128 * 128 * 2 / conv_s / 1e9}
+
+
+VARIANTS = {  # name -> config overrides; 'unchunked' is the in-run baseline for the predictor's anchor chunks
+    "xla": ["model.conv_impl='xla'"],
+    "matmul": ["model.conv_impl='matmul'"],
+    "matmul_unchunked": ["model.conv_impl='matmul'", "model.predictor_chunk=None"],
+}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes (canvas 32, k=8): a smoke run")
     parser.add_argument("--repeats", type=int, default=None, help="timed runs per figure (median)")
-    parser.add_argument("--impls", nargs="+", default=["xla", "matmul"], choices=["xla", "matmul", "auto"])
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     args = parser.parse_args()
-    repeats = args.repeats or (5 if args.quick else 1)
+    repeats = args.repeats or (5 if args.quick else 3)
+    name = "tiny" if args.quick else "synthetic"
 
-    base = configs.load("tiny" if args.quick else "synthetic")
-    data_cfg = configs.load("tiny" if args.quick else "synthetic", ["data.num_frames=64", "data.holdout=0.0"])
-    dataset = load_dataset(data_cfg.data, base.canvas)
-    frames_bhw3 = dataset.frames_nhw3[: base.train.batch_size]
+    base = configs.load(name)
+    dataset = load_dataset(configs.load(name, ["data.num_frames=64", "data.holdout=0.0"]).data, base.canvas)
+    batch = base.train.batch_size
+    frames_bhw3 = dataset.frames_nhw3[:batch]
+    scene = scene_switches(dataset.instance_ids_nhw[:batch], render.Geometry.from_config(base))
 
-    rows = {}
-    for impl in args.impls:
-        cfg = configs.load("tiny" if args.quick else "synthetic", [f"model.conv_impl='{impl}'"])
-        rows[impl] = measure(cfg, frames_bhw3, repeats)
-    # One FLOP count for every impl: XLA's count of the 'xla' program (convolutions as convolutions; the
-    # matmul form's count includes its im2col copies).
-    per_frame = (rows.get("xla") or next(iter(rows.values()))).get("xla_counted_gflop_per_frame")
+    rows = {v: measure(configs.load(name, VARIANTS[v]), frames_bhw3, scene, repeats) for v in args.variants}
+    per_frame = step_gflop_per_frame(base, frames_bhw3)
     for row in rows.values():
         if per_frame is not None:
             row["train_gflop_per_s"] = per_frame * row["train_frames_per_s"]
-    best_train = max(rows, key=lambda i: rows[i]["train_frames_per_s"])
-    best_forward = max(rows, key=lambda i: rows[i]["hard_forward_frames_per_s"])
+    best_train = max(rows, key=lambda v: rows[v]["train_frames_per_s"])
+    best_forward = max(rows, key=lambda v: rows[v]["hard_forward_scene_frames_per_s"])
     result = {
         "benchmark": "train_step",
         "quick": args.quick,
-        "config": {"batch": base.train.batch_size, "canvas": list(base.canvas), "layers": base.model.layers,
+        "config": {"batch": batch, "canvas": list(base.canvas), "layers": base.model.layers,
                    "k": base.model.k, "num_sprites": base.model.num_sprites, "latent_dim": base.model.latent_dim},
         "backend": jax.default_backend(),
         "devices": jax.device_count(),
         "repeats": repeats,
         "train_frames_per_s": rows[best_train]["train_frames_per_s"],
-        "train_conv_impl": best_train,
+        "train_variant": best_train,
         "train_gflop_per_frame": per_frame,
         "train_gflop_per_s": rows[best_train].get("train_gflop_per_s"),
-        "hard_forward_frames_per_s": rows[best_forward]["hard_forward_frames_per_s"],
-        "hard_forward_conv_impl": best_forward,
-        "per_conv_impl": rows,
+        "hard_forward_frames_per_s": rows[best_forward]["hard_forward_scene_frames_per_s"],
+        "hard_forward_variant": best_forward,
+        "scene_active_per_frame": float(scene.sum() / len(scene)),
+        "hard_forward_skip_vs_all_anchors": (rows[best_forward]["hard_forward_scene_frames_per_s"]
+                                             / rows[best_forward]["hard_forward_all_anchors_frames_per_s"]),
+        "per_variant": rows,
+        "machine_gflop_per_s": machine_gflop_per_s(),
         "reference_pytorch_cpu": {"train_frames_per_s": REFERENCE_TRAIN_FPS,
-                                  "hard_forward_frames_per_s": REFERENCE_HARD_FORWARD_FPS},
+                                  "hard_forward_frames_per_s": REFERENCE_HARD_FORWARD_FPS,
+                                  "machine_gflop_per_s": {"matmul_2048": 150.0, "conv_fwd": 85.0}},
     }
     if not args.quick:  # the reference figures are for the default size only
         result["train_speedup_vs_reference"] = result["train_frames_per_s"] / REFERENCE_TRAIN_FPS
         result["hard_forward_speedup_vs_reference"] = (result["hard_forward_frames_per_s"]
                                                        / REFERENCE_HARD_FORWARD_FPS)
-    if "xla" in rows and "matmul" in rows:
-        result["matmul_vs_xla_train"] = rows["matmul"]["train_frames_per_s"] / rows["xla"]["train_frames_per_s"]
-        result["matmul_vs_xla_hard_forward"] = (rows["matmul"]["hard_forward_frames_per_s"]
-                                                / rows["xla"]["hard_forward_frames_per_s"])
+    for a, b in (("matmul", "xla"), ("matmul", "matmul_unchunked")):
+        if a in rows and b in rows:
+            result[f"{a}_vs_{b}_train"] = rows[a]["train_frames_per_s"] / rows[b]["train_frames_per_s"]
+            result[f"{a}_vs_{b}_hard_forward"] = (rows[a]["hard_forward_scene_frames_per_s"]
+                                                  / rows[b]["hard_forward_scene_frames_per_s"])
     print(json.dumps(result))
 
 
