@@ -5,6 +5,8 @@ Figures, all over the held-out frames (the training frames when the split holds 
   psnr_hard_transform_hard: hard mode with the translation predictor fed the soft sprite (the reference code)
   or the hard one (the paper's description) — ARCHITECTURE.md asks for both.
 - psnr_background_only: the model's background alone, the baseline the sprites must beat.
+- active_anchors_per_frame (switch > 0.5 in hard mode), and with instance ground truth
+  visible_objects_per_frame: the sparsity the model reached against what the frames hold.
 - with ground truth: each dictionary sprite is assigned the class it overlaps most often; multiclass mean
   IoU over classes and binary foreground/background IoU (the paper's 0.6497 / 0.7352 on its synthetic game).
 """
@@ -119,6 +121,9 @@ def evaluate_model(model, params, dataset, batch_size: int = 16, seed: int = 0, 
         "active_anchors_per_frame": float(np.mean(np.sum(main["switches_blhw"] > 0.5, axis=(1, 2, 3)))),
         "has_ground_truth": truth is not None,
     })
+    if dataset.instance_ids_nhw is not None:  # what a model that explains each frame needs active
+        report["visible_objects_per_frame"] = float(np.mean(
+            [len(np.unique(ids)) - (0 in ids) for ids in dataset.instance_ids_nhw[indices]]))
     return report
 
 

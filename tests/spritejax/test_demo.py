@@ -12,7 +12,8 @@ from spritejax import cli, demo
 
 REPORT_KEYS = {"psnr_soft", "psnr_hard", "psnr_hard_transform_soft", "psnr_hard_transform_hard",
                "psnr_background_only", "iou_multiclass", "iou_binary", "iou_per_class", "assignment",
-               "sprites_used", "sprite_use_counts", "eval_split", "num_frames", "paper_figure6", "has_ground_truth"}
+               "sprites_used", "sprite_use_counts", "eval_split", "num_frames", "paper_figure6", "has_ground_truth",
+               "active_anchors_per_frame", "visible_objects_per_frame"}
 IMAGES = ("sprite_sheet.png", "reconstructions.png", "layers.png", "segmentation.png")
 
 
@@ -32,6 +33,7 @@ def test_demo_writes_report_images_and_index(demo_dir, capsys):
     for key in ("iou_multiclass", "iou_binary"):
         assert report[key] is None or 0.0 <= report[key] <= 1.0
     assert report["demo"]["quick"] and report["demo"]["train_steps"] == 3
+    assert report["visible_objects_per_frame"] >= 1  # the synthetic game always shows objects
     assert len(report["sprite_use_counts"]) == 16 and report["sprites_used"] == sum(
         c > 0 for c in report["sprite_use_counts"])
 
