@@ -59,41 +59,48 @@ def scene_switches(instance_ids_bhw, geom) -> np.ndarray:
     return switches
 
 
+def lowered_step(cfg, frames_bhw3, abstract: bool = False):
+    """(model, state, lowered train step, its arguments) for one batch; abstract: shapes only, no init run."""
+    model, batch = SpriteModel.from_config(cfg), cfg.train.batch_size
+    mesh = train.data_mesh(batch)
+    init = train._jit_init(model, train._optim_args(cfg), jax.NamedSharding(mesh, jax.P()))
+    state = (jax.eval_shape if abstract else lambda f, *a: f(*a))(init, np.int32(0), frames_bhw3)
+    frames, ids = train.global_batch(mesh, frames_bhw3, np.arange(batch), batch)
+    args = (frames, ids, np.int32(0), np.float32(cfg.loss.lambda_beta))
+    return model, state, train.make_train_step(model, cfg, mesh).lower(state, *args), args
+
+
 def measure(cfg, frames_bhw3, scene_switches_blhw, repeats: int) -> dict:
     """Train-step and hard-forward throughput of one config."""
-    model = SpriteModel.from_config(cfg)
     batch = cfg.train.batch_size
-    mesh = train.data_mesh(batch)
-    replicated = jax.NamedSharding(mesh, jax.P())
-    state = train._jit_init(model, train._optim_args(cfg), replicated)(np.int32(0), frames_bhw3)
-    ids_b = np.arange(batch)
-    frames, ids = train.global_batch(mesh, frames_bhw3, ids_b, batch)
-    step = train.make_train_step(model, cfg, mesh)
-    args = (np.int32(0), np.float32(cfg.loss.lambda_beta))
-
+    model, state, lowered, args = lowered_step(cfg, frames_bhw3)
     compile_start = time.perf_counter()
-    compiled = step.lower(state, frames, ids, *args).compile()
+    compiled = lowered.compile()
     compile_s = time.perf_counter() - compile_start
     holder = {"state": state}
 
     def one_step():
-        holder["state"], metrics = compiled(holder["state"], frames, ids, *args)
+        holder["state"], metrics = compiled(holder["state"], *args)
         jax.block_until_ready(metrics)
 
     step_s = median_seconds(one_step, repeats, warmup=True)
 
-    keys_b = train.frame_keys(0, 0, jax.numpy.asarray(ids_b, jax.numpy.int32))
+    keys_b = train.frame_keys(0, 0, jax.numpy.arange(batch, dtype=jax.numpy.int32))
     params = holder["state"]["params"]
     row = {"train_frames_per_s": batch / step_s, "train_step_s": step_s, "compile_s": compile_s}
     all_anchors = dataclasses.replace(model, skip_inactive=False)
     for name, fwd_model, switches in (("all_anchors", all_anchors, None), ("init_switches", model, None),
                                       ("scene", model, scene_switches_blhw)):
-        forward = jax.jit(lambda p, f, k, s, m=fwd_model: m.render_from(p, f, k, switches_blhw=s).recon_bhw3)
-        forward_s = median_seconds(lambda: forward(params, frames_bhw3, keys_b, switches).block_until_ready(),
-                                   repeats, warmup=True)
-        row[f"hard_forward_{name}_frames_per_s"] = batch / forward_s
-    active = model.apply(params, frames_bhw3, keys_b, mode="hard").switches_blhw > 0.5
-    row["init_switches_active_per_frame"] = float(jax.numpy.mean(jax.numpy.sum(active, axis=(1, 2, 3))))
+        forward = jax.jit(lambda p, f, k, s, m=fwd_model: m.render_from(p, f, k, switches_blhw=s))
+        outputs = {}
+
+        def run():
+            outputs["out"] = jax.block_until_ready(forward(params, frames_bhw3, keys_b, switches))
+
+        row[f"hard_forward_{name}_frames_per_s"] = batch / median_seconds(run, repeats, warmup=True)
+        if name == "init_switches":
+            active = np.asarray(outputs["out"].switches_blhw) > 0.5
+            row["init_switches_active_per_frame"] = float(active.sum() / batch)
     return row
 
 
@@ -102,14 +109,8 @@ def step_gflop_per_frame(cfg, frames_bhw3) -> float | None:
     count of a loop body is not multiplied by the trip count; the matmul form's count includes im2col copies)."""
     cfg = ml_collections.ConfigDict(cfg)
     cfg.model.conv_impl, cfg.model.predictor_chunk = "xla", None
-    model, batch = SpriteModel.from_config(cfg), cfg.train.batch_size
-    mesh = train.data_mesh(batch)
-    state = jax.eval_shape(train._jit_init(model, train._optim_args(cfg), jax.NamedSharding(mesh, jax.P())),
-                           np.int32(0), frames_bhw3)
-    frames, ids = train.global_batch(mesh, frames_bhw3, np.arange(batch), batch)
-    lowered = train.make_train_step(model, cfg, mesh).lower(state, frames, ids, np.int32(0), np.float32(0))
-    flops = compiled_flops(lowered.compile())
-    return None if flops is None else flops / batch / 1e9
+    flops = compiled_flops(lowered_step(cfg, frames_bhw3, abstract=True)[2].compile())
+    return None if flops is None else flops / cfg.train.batch_size / 1e9
 
 
 def machine_gflop_per_s(repeats: int = 5) -> dict:

@@ -282,15 +282,14 @@ class SpriteModel:
             if chunk >= total:
                 offsets_a2 = predict_anchors(jnp.arange(total))
             else:
-                ids_ta = jnp.arange(-(-total // chunk) * chunk).reshape(-1, chunk) % total  # pad with repeats
-                offsets_a2 = jax.lax.map(jax.checkpoint(predict_anchors), ids_ta).reshape(-1, 2)[:total]
+                ids_tc = whole_chunks(jnp.arange(total), chunk).reshape(-1, chunk)
+                offsets_a2 = jax.lax.map(jax.checkpoint(predict_anchors), ids_tc).reshape(-1, 2)[:total]
             return offsets_a2.reshape(b, l, gh, gw, 2)
 
         chunk = min(self.chunk or 256, total)
         active_a = active_blhw.reshape(total)
         count = jnp.sum(active_a)
-        order_a = jnp.argsort(~active_a, stable=True)  # active anchors first
-        order_a = jnp.concatenate([order_a, order_a[: -total % chunk]])  # a whole number of chunks
+        order_a = whole_chunks(jnp.argsort(~active_a, stable=True), chunk)  # active anchors first
         num_chunks = -(-count // chunk)
 
         def one_chunk(i, out_a2):
@@ -308,6 +307,11 @@ class SpriteModel:
             return render.solid_background(jax.lax.stop_gradient(bg["color"]), batch, self.geom)
         logits_x, logits_y = self.shift_head.apply({"params": bg["shift_head"]}, body_bhwd)
         return render.texture_background(jax.nn.sigmoid(bg["texture_logits"]), logits_x, logits_y, hard)
+
+
+def whole_chunks(ids_a, chunk: int):
+    """ids_a padded with its own first entries to a whole number of chunks (the padding's results are dropped)."""
+    return jnp.concatenate([ids_a, ids_a[: -ids_a.shape[0] % chunk]])
 
 
 def window_validity(geom: render.Geometry) -> np.ndarray:
