@@ -48,7 +48,7 @@ def _largest_cluster(pixels_p3, key, k, iters):
         centres.append(pixels_p3[jax.random.categorical(keys[i], jnp.log(nearest_p + 1e-12))])
 
     def assign(centres_k3):
-        return jax.nn.one_hot(jnp.argmin(d2_to(centres_k3), axis=1), k)
+        return jax.nn.one_hot(jnp.argmin(d2_to(centres_k3), axis=1), k, dtype=pixels_p3.dtype)
 
     def step(centres_k3, _):
         onehot_pk = assign(centres_k3)

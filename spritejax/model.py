@@ -296,9 +296,10 @@ class SpriteModel:
             ids_c = jax.lax.dynamic_slice_in_dim(order_a, i * chunk, chunk)
             return jax.lax.dynamic_update_slice_in_dim(out_a2, predict_anchors(ids_c), i * chunk, 0)
 
-        ordered_a2 = jax.lax.fori_loop(0, num_chunks, one_chunk, jnp.zeros((order_a.shape[0], 2)))[:total]
+        dtype = sprites_blhwkk4.dtype
+        ordered_a2 = jax.lax.fori_loop(0, num_chunks, one_chunk, jnp.zeros((order_a.shape[0], 2), dtype))[:total]
         ordered_a2 = jnp.where(jnp.arange(total)[:, None] < count, ordered_a2, 0.0)
-        return jnp.zeros((total, 2)).at[order_a[:total]].set(ordered_a2).reshape(b, l, gh, gw, 2)
+        return jnp.zeros((total, 2), dtype).at[order_a[:total]].set(ordered_a2).reshape(b, l, gh, gw, 2)
 
     def background_image(self, params, body_bhwd, batch: int, hard: bool):
         """background_bhw3: the fixed colour, or the texture crop at the shift predicted from encoder features."""

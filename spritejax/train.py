@@ -18,6 +18,7 @@ import json
 import math
 import pathlib
 import signal
+import sys
 import threading
 import time
 
@@ -276,7 +277,9 @@ def train(cfg, workdir, progress: bool = True, stop_at: int | None = None, datas
     end = tc.num_steps if stop_at is None else min(int(stop_at), tc.num_steps)
     log = MetricsLog(workdir, enabled=lead)
     sampler = _Sampler(model, cfg, dataset, workdir, log, enabled=tc.sample_every > 0)
-    bar = tqdm(total=tc.num_steps, initial=start, disable=not (progress and lead), unit="step", dynamic_ncols=True)
+    # A terminal gets a live bar; a log file (nohup, batch jobs) one line per 30 s instead of ten per second.
+    bar = tqdm(total=tc.num_steps, initial=start, disable=not (progress and lead), unit="step", dynamic_ncols=True,
+               mininterval=0.1 if sys.stderr.isatty() else 30.0)
     last = {}
     pending = None  # (step, metrics) of the dispatched step, checked one step later to keep the device busy
     timer = (time.perf_counter(), start)
@@ -299,7 +302,8 @@ def train(cfg, workdir, progress: bool = True, stop_at: int | None = None, datas
                 metrics["frames_per_s"] = (done - timer[1]) * tc.batch_size / max(now - timer[0], 1e-9)
             metrics["epoch"] = done * tc.batch_size / len(dataset.train_idx)
             log.write(done, metrics)
-            bar.set_postfix(loss=f"{metrics['loss']:.4g}", psnr=f"{metrics.get('psnr', math.nan):.2f}")
+            bar.set_postfix(loss=f"{metrics['loss']:.4g}", psnr=f"{metrics.get('psnr', math.nan):.2f}",
+                            refresh=False)  # shown at the bar's next refresh, so mininterval holds
             last = metrics
         if done == start + 1 or done % tc.log_every == 0:
             timer = (now, done)

@@ -237,6 +237,8 @@ def test_kmeans_picks_largest_cluster():
     frames = pixels.reshape(20, 16, 16, 3).astype(np.float32)
     color = kmeans_color(frames, 5, jax.random.key(0))
     np.testing.assert_allclose(color, colours[0], atol=0.02)
+    with jax.enable_x64(True):  # one-hot assignments follow the pixels' float32, not x64's default float
+        np.testing.assert_allclose(kmeans_color(frames, 5, jax.random.key(0)), color, atol=1e-6)
     key = jax.random.key(0)
     model = SpriteModel.from_config(small_config())
     np.testing.assert_allclose(model.init_background(key, frames)["color"], colours[0], atol=0.02)

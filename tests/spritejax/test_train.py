@@ -138,11 +138,14 @@ def test_preempted_run_resumes_to_the_uninterrupted_parameters(tmp_path, dataset
     assert steps == sorted(steps) and steps[-1] == 16
 
 
-def test_stop_at_and_resume_with_a_longer_schedule(tmp_path, dataset, reference_run):
+def test_stop_at_and_resume_with_a_longer_schedule(tmp_path, dataset, reference_run, capsys):
     reference_dir, reference_params = reference_run
     result = train.train(tiny("train.num_steps=16"), tmp_path, progress=False, stop_at=6, dataset=dataset)
     assert (result["step"], result["interrupted"]) == (6, False)
-    train.train(tiny("train.num_steps=16"), tmp_path, progress=False, dataset=dataset)
+    capsys.readouterr()
+    train.train(tiny("train.num_steps=16"), tmp_path, progress=True, dataset=dataset)
+    bar = capsys.readouterr().err  # not a terminal: the opening and the closing display, no per-step refreshes
+    assert bar.count("\r") <= 2 and "16/16" in bar, bar
     _, _, params = train.load_workdir(tmp_path)
     assert_trees_close(params, reference_params, rtol=0, atol=1e-6)
 
