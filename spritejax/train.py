@@ -278,8 +278,9 @@ def train(cfg, workdir, progress: bool = True, stop_at: int | None = None, datas
     log = MetricsLog(workdir, enabled=lead)
     sampler = _Sampler(model, cfg, dataset, workdir, log, enabled=tc.sample_every > 0)
     # A terminal gets a live bar; a log file (nohup, batch jobs) one line per 30 s instead of ten per second.
+    interval = {"mininterval": 0.1} if sys.stderr.isatty() else {"mininterval": 30.0, "maxinterval": 30.0}
     bar = tqdm(total=tc.num_steps, initial=start, disable=not (progress and lead), unit="step", dynamic_ncols=True,
-               mininterval=0.1 if sys.stderr.isatty() else 30.0)
+               **interval)
     last = {}
     pending = None  # (step, metrics) of the dispatched step, checked one step later to keep the device busy
     timer = (time.perf_counter(), start)
