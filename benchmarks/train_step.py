@@ -12,7 +12,9 @@ timed in the same run: conv_impl 'xla' (lax.conv_general_dilated) and 'matmul' (
 FLOPs come from XLA's cost analysis of the unchunked 'xla' step; GFLOP/s = that count × frames/s. The external
 reference is the original PyTorch code on the 2-core CPU this project was measured on: 0.36 frames/s per train
 step, 1.2 frames/s hard forward (all anchors); that CPU did ~150 GFLOP/s in a large matmul and ~85 in an XLA
-forward conv — machine_gflop_per_s gives this CPU's rates on the same two operations. Prints one JSON line.
+forward conv — machine_gflop_per_s gives this CPU's rates on the same two operations, and the speedups are also
+given per machine speed. Every figure is timed in the same round-robin rounds (one run of each per round), so a
+machine whose speed drifts during the run slows all of them alike. Prints one JSON line.
 
     python benchmarks/train_step.py [--quick] [--repeats N] [--variants xla matmul matmul_unchunked]
 """
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import time
 
@@ -31,10 +34,11 @@ import numpy as np
 from spritejax import configs, render, train
 from spritejax.data import load_dataset
 from spritejax.model import SpriteModel
-from timing import median_seconds
+from timing import interleaved_medians
 
 REFERENCE_TRAIN_FPS = 0.36  # PyTorch reference implementation, 2-core CPU, default config
 REFERENCE_HARD_FORWARD_FPS = 1.2
+REFERENCE_MACHINE_GFLOP_PER_S = {"matmul_2048": 150.0, "conv_fwd": 85.0}  # that CPU on machine_ops()
 
 
 def compiled_flops(compiled) -> float | None:
@@ -70,38 +74,54 @@ def lowered_step(cfg, frames_bhw3, abstract: bool = False):
     return model, state, train.make_train_step(model, cfg, mesh).lower(state, *args), args
 
 
-def measure(cfg, frames_bhw3, scene_switches_blhw, repeats: int) -> dict:
-    """Train-step and hard-forward throughput of one config."""
+def prepare(cfg, frames_bhw3, scene_switches_blhw) -> tuple[dict, dict]:
+    """Compiled train step and hard forwards of one config, ready to time: ({figure: blocking callable}, facts).
+
+    The forwards use the initial parameters (a copy: the train step donates its state)."""
     batch = cfg.train.batch_size
     model, state, lowered, args = lowered_step(cfg, frames_bhw3)
     compile_start = time.perf_counter()
     compiled = lowered.compile()
-    compile_s = time.perf_counter() - compile_start
+    facts = {"compile_s": time.perf_counter() - compile_start}
+    params = jax.tree.map(jax.numpy.copy, state["params"])
     holder = {"state": state}
 
-    def one_step():
+    def train_step():
         holder["state"], metrics = compiled(holder["state"], *args)
         jax.block_until_ready(metrics)
 
-    step_s = median_seconds(one_step, repeats, warmup=True)
-
+    fns = {"train": train_step}
     keys_b = train.frame_keys(0, 0, jax.numpy.arange(batch, dtype=jax.numpy.int32))
-    params = holder["state"]["params"]
-    row = {"train_frames_per_s": batch / step_s, "train_step_s": step_s, "compile_s": compile_s}
     all_anchors = dataclasses.replace(model, skip_inactive=False)
     for name, fwd_model, switches in (("all_anchors", all_anchors, None), ("init_switches", model, None),
                                       ("scene", model, scene_switches_blhw)):
         forward = jax.jit(lambda p, f, k, s, m=fwd_model: m.render_from(p, f, k, switches_blhw=s))
-        outputs = {}
-
-        def run():
-            outputs["out"] = jax.block_until_ready(forward(params, frames_bhw3, keys_b, switches))
-
-        row[f"hard_forward_{name}_frames_per_s"] = batch / median_seconds(run, repeats, warmup=True)
+        fns[f"hard_forward_{name}"] = functools.partial(
+            lambda fwd, s: jax.block_until_ready(fwd(params, frames_bhw3, keys_b, s)), forward, switches)
         if name == "init_switches":
-            active = np.asarray(outputs["out"].switches_blhw) > 0.5
-            row["init_switches_active_per_frame"] = float(active.sum() / batch)
-    return row
+            active = np.asarray(fns[f"hard_forward_{name}"]().switches_blhw) > 0.5
+            facts["init_switches_active_per_frame"] = float(active.sum() / batch)
+    return fns, facts
+
+
+def measure(variant_cfgs: dict, frames_bhw3, scene_switches_blhw, repeats: int) -> tuple[dict, dict]:
+    """Frames/s of every variant's train step and hard forwards, and the machine's GFLOP/s, all timed in the same
+    rounds (timing.interleaved_medians) -> ({variant: row}, machine_gflop_per_s)."""
+    fns, rows = {}, {}
+    for variant, cfg in variant_cfgs.items():
+        variant_fns, rows[variant] = prepare(cfg, frames_bhw3, scene_switches_blhw)
+        fns.update({(variant, figure): fn for figure, fn in variant_fns.items()})
+    machine_fns, machine_flops = machine_ops()
+    fns.update({("machine", name): fn for name, fn in machine_fns.items()})
+    seconds = interleaved_medians(fns, repeats)
+    for (variant, figure), s in seconds.items():
+        if variant != "machine":
+            batch = variant_cfgs[variant].train.batch_size
+            rows[variant][f"{figure}_frames_per_s"] = batch / s
+            if figure == "train":
+                rows[variant]["train_step_s"] = s
+    machine = {name: machine_flops[name] / seconds[("machine", name)] / 1e9 for name in machine_fns}
+    return rows, machine
 
 
 def step_gflop_per_frame(cfg, frames_bhw3) -> float | None:
@@ -113,18 +133,18 @@ def step_gflop_per_frame(cfg, frames_bhw3) -> float | None:
     return None if flops is None else flops / cfg.train.batch_size / 1e9
 
 
-def machine_gflop_per_s(repeats: int = 5) -> dict:
-    """This CPU's rate on the two operations the reference figures were quoted with (~150 and ~85 GFLOP/s there):
-    a 2048² matmul and one 3×3 128→128 stride-2 XLA convolution over 256 32² crops."""
+def machine_ops() -> tuple[dict, dict]:
+    """This CPU's two operations the reference figures were quoted with (~150 and ~85 GFLOP/s there): a 2048²
+    matmul and one 3×3 128→128 stride-2 XLA convolution over 256 32² crops -> ({name: blocking callable},
+    {name: FLOPs})."""
     a = jax.random.normal(jax.random.key(0), (2048, 2048))
     x = jax.random.normal(jax.random.key(1), (256, 32, 32, 128))
     w = jax.random.normal(jax.random.key(2), (3, 3, 128, 128))
     matmul = jax.jit(lambda a: a @ a)
     conv = jax.jit(lambda x, w: jax.lax.conv_general_dilated(x, w, (2, 2), ((1, 1), (1, 1)),
                                                              dimension_numbers=("NHWC", "HWIO", "NHWC")))
-    matmul_s = median_seconds(lambda: matmul(a).block_until_ready(), repeats, warmup=True)
-    conv_s = median_seconds(lambda: conv(x, w).block_until_ready(), repeats, warmup=True)
-    return {"matmul_2048": 2 * 2048 ** 3 / matmul_s / 1e9, "conv_fwd": 256 * 16 * 16 * 9 * 128 * 128 * 2 / conv_s / 1e9}
+    fns = {"matmul_2048": lambda: matmul(a).block_until_ready(), "conv_fwd": lambda: conv(x, w).block_until_ready()}
+    return fns, {"matmul_2048": 2 * 2048 ** 3, "conv_fwd": 256 * 16 * 16 * 9 * 128 * 128 * 2}
 
 
 VARIANTS = {  # name -> config overrides; 'unchunked' is the in-run baseline for the predictor's anchor chunks
@@ -149,7 +169,7 @@ def main() -> None:
     frames_bhw3 = dataset.frames_nhw3[:batch]
     scene = scene_switches(dataset.instance_ids_nhw[:batch], render.Geometry.from_config(base))
 
-    rows = {v: measure(configs.load(name, VARIANTS[v]), frames_bhw3, scene, repeats) for v in args.variants}
+    rows, machine = measure({v: configs.load(name, VARIANTS[v]) for v in args.variants}, frames_bhw3, scene, repeats)
     per_frame = step_gflop_per_frame(base, frames_bhw3)
     for row in rows.values():
         if per_frame is not None:
@@ -174,15 +194,20 @@ def main() -> None:
         "hard_forward_skip_vs_all_anchors": (rows[best_forward]["hard_forward_scene_frames_per_s"]
                                              / rows[best_forward]["hard_forward_all_anchors_frames_per_s"]),
         "per_variant": rows,
-        "machine_gflop_per_s": machine_gflop_per_s(),
+        "machine_gflop_per_s": machine,
         "reference_pytorch_cpu": {"train_frames_per_s": REFERENCE_TRAIN_FPS,
                                   "hard_forward_frames_per_s": REFERENCE_HARD_FORWARD_FPS,
-                                  "machine_gflop_per_s": {"matmul_2048": 150.0, "conv_fwd": 85.0}},
+                                  "machine_gflop_per_s": REFERENCE_MACHINE_GFLOP_PER_S},
     }
     if not args.quick:  # the reference figures are for the default size only
         result["train_speedup_vs_reference"] = result["train_frames_per_s"] / REFERENCE_TRAIN_FPS
         result["hard_forward_speedup_vs_reference"] = (result["hard_forward_frames_per_s"]
                                                        / REFERENCE_HARD_FORWARD_FPS)
+        # The same ratios on a machine as fast as the reference one (the train step is mostly matmuls; the
+        # reference's hard forward was PyTorch convs): this VM's speed drifts by ±25 % between runs.
+        for figure, op in (("train", "matmul_2048"), ("hard_forward", "conv_fwd")):
+            result[f"{figure}_speedup_vs_reference_per_{op}_speed"] = (
+                result[f"{figure}_speedup_vs_reference"] * REFERENCE_MACHINE_GFLOP_PER_S[op] / machine[op])
     for a, b in (("matmul", "xla"), ("matmul", "matmul_unchunked")):
         if a in rows and b in rows:
             result[f"{a}_vs_{b}_train"] = rows[a]["train_frames_per_s"] / rows[b]["train_frames_per_s"]

@@ -35,6 +35,7 @@ from spritejax.transform import TranslationPredictor
 
 
 CHUNK_FLOATS = 2 ** 21  # activation floats per translation-predictor chunk on CPU (see SpriteModel.chunk)
+ACTIVE_CHUNK_MAX = 256  # anchors per chunk when only active ones are predicted: what skipping can save
 
 
 @flax.struct.dataclass
@@ -261,8 +262,9 @@ class SpriteModel:
         The crop's validity (inside the canvas) is the partial convs' mask. Anchors go through the predictor in
         chunks of self.chunk (rematerialised, so the backward pass also works chunk by chunk). With active_blhw
         (hard mode with skip_inactive) only the active anchors are predicted — gathered active-first over the
-        whole batch, with a loop over just as many chunks as they fill — and the others get offset 0 (they are
-        transparent, so it changes nothing in the image). That loop has a data-dependent trip count: forward only.
+        whole batch, with a loop over just as many chunks (of at most ACTIVE_CHUNK_MAX) as they fill — and the others
+        get offset 0 (they are transparent, so it changes nothing in the image). That loop has a data-dependent trip
+        count: forward only.
         """
         g, k = self.geom, self.geom.k
         b, l, gh, gw = sprites_blhwkk4.shape[:4]
@@ -286,7 +288,7 @@ class SpriteModel:
                 offsets_a2 = jax.lax.map(jax.checkpoint(predict_anchors), ids_tc).reshape(-1, 2)[:total]
             return offsets_a2.reshape(b, l, gh, gw, 2)
 
-        chunk = min(self.chunk or 256, total)
+        chunk = min(self.chunk or ACTIVE_CHUNK_MAX, ACTIVE_CHUNK_MAX, total)
         active_a = active_blhw.reshape(total)
         count = jnp.sum(active_a)
         order_a = whole_chunks(jnp.argsort(~active_a, stable=True), chunk)  # active anchors first
