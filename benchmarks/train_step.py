@@ -28,7 +28,6 @@ import json
 import time
 
 import jax
-import ml_collections
 import numpy as np
 
 from spritejax import configs, render, train
@@ -124,11 +123,10 @@ def measure(variant_cfgs: dict, frames_bhw3, scene_switches_blhw, repeats: int) 
     return rows, machine
 
 
-def step_gflop_per_frame(cfg, frames_bhw3) -> float | None:
+def step_gflop_per_frame(name: str, frames_bhw3) -> float | None:
     """XLA's FLOP count of the train step with convolutions as convolutions and the predictor in one call (its
     count of a loop body is not multiplied by the trip count; the matmul form's count includes im2col copies)."""
-    cfg = ml_collections.ConfigDict(cfg)
-    cfg.model.conv_impl, cfg.model.predictor_chunk = "xla", None
+    cfg = configs.load(name, ["model.conv_impl='xla'", "model.predictor_chunk=None"])
     flops = compiled_flops(lowered_step(cfg, frames_bhw3, abstract=True)[2].compile())
     return None if flops is None else flops / cfg.train.batch_size / 1e9
 
@@ -170,7 +168,7 @@ def main() -> None:
     scene = scene_switches(dataset.instance_ids_nhw[:batch], render.Geometry.from_config(base))
 
     rows, machine = measure({v: configs.load(name, VARIANTS[v]) for v in args.variants}, frames_bhw3, scene, repeats)
-    per_frame = step_gflop_per_frame(base, frames_bhw3)
+    per_frame = step_gflop_per_frame(name, frames_bhw3)
     for row in rows.values():
         if per_frame is not None:
             row["train_gflop_per_s"] = per_frame * row["train_frames_per_s"]

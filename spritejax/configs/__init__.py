@@ -74,6 +74,11 @@ def base_config() -> ml_collections.ConfigDict:
     return cfg
 
 
+# Fields whose value may take several types ('auto' | None | a count): an override may change the type (the model
+# validates the value). Every other field keeps its default's type, so `k=big` is an error, not a silent string.
+FLEXIBLE_TYPES = frozenset({"model.predictor_chunk"})
+
+
 def load(name_or_path: str, overrides=()) -> ml_collections.ConfigDict:
     """Config by name (`tiny`) or path (`x.py`), with `a.b=value` overrides applied in order."""
     module = _import_config_module(str(name_or_path))
@@ -126,6 +131,8 @@ def apply_override(cfg: ml_collections.ConfigDict, item: str) -> None:
     if isinstance(value, list):
         value = tuple(value)
     try:
+        if key in FLEXIBLE_TYPES:  # the old value's type does not bind the new one
+            del node[leaf]
         setattr(node, leaf, value)
     except (TypeError, ValueError) as e:
         raise UserError(f"override {item!r}: {e}") from None

@@ -35,6 +35,18 @@ def test_overrides_parse_literals_and_fall_back_to_strings():
     assert cfg.data.path == "/tmp/frames" and cfg.model.bg_color == (0, 0, 0)
 
 
+def test_predictor_chunk_takes_auto_none_or_a_count_from_any_of_them():
+    from spritejax.model import SpriteModel
+
+    assert configs.load("tiny", ["model.predictor_chunk=8"]).model.predictor_chunk == 8
+    assert configs.load("tiny", ["model.predictor_chunk=None"]).model.predictor_chunk is None
+    back = configs.from_json(configs.to_json(configs.load("tiny", ["model.predictor_chunk=8"])))
+    configs.apply_override(back, "model.predictor_chunk='auto'")  # a resumed run's saved config
+    assert back.model.predictor_chunk == "auto"
+    with pytest.raises(UserError, match="predictor_chunk"):
+        SpriteModel.from_config(configs.load("tiny", ["model.predictor_chunk=many"]))
+
+
 def test_offset_bound_follows_k_unless_overridden():
     assert configs.load("tiny", ["model.k=16"]).model.offset_bound == 4
     cfg = configs.load("tiny", ["model.offset_bound=3.5", "model.k=16"])
