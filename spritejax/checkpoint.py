@@ -8,6 +8,8 @@ Anything unreadable surfaces as a one-line UserError that names the folder.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import pathlib
 
 import orbax.checkpoint as ocp
@@ -22,11 +24,12 @@ class Checkpoints:
         self.directory = pathlib.Path(workdir).absolute() / "checkpoints"
         if read_only and not self.directory.is_dir():
             raise UserError(f"{workdir} has no checkpoints/ folder: not a training workdir (run `spritejax train`)")
-        options = ocp.CheckpointManagerOptions(
-            max_to_keep=keep, create=not read_only, read_only=read_only, enable_async_checkpointing=True
-        )
         try:
-            self.manager = ocp.CheckpointManager(self.directory, options=options)
+            with _quiet_absl() if read_only else contextlib.nullcontext():
+                options = ocp.CheckpointManagerOptions(
+                    max_to_keep=keep, create=not read_only, read_only=read_only, enable_async_checkpointing=True
+                )
+                self.manager = ocp.CheckpointManager(self.directory, options=options)
         except Exception as e:  # unreadable folder / metadata
             raise UserError(f"cannot open checkpoints in {self.directory}: {_one_line(e)}") from None
 
@@ -60,6 +63,19 @@ class Checkpoints:
 
     def close(self) -> None:
         self.manager.close()
+
+
+@contextlib.contextmanager
+def _quiet_absl():
+    """orbax warns (via absl) that a read-only manager will not save or delete: what we asked for, not news to a
+    user of eval / render / export."""
+    logger = logging.getLogger("absl")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _one_line(e: Exception) -> str:

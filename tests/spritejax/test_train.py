@@ -4,6 +4,7 @@ Every test uses the same model and optimiser settings, so the process compiles t
 """
 
 import json
+import logging
 import os
 import shutil
 import signal
@@ -165,6 +166,13 @@ def test_non_finite_loss_stops_and_names_the_step(tmp_path, dataset, reference_r
     _, _, params = train.load_workdir(tmp_path)
     assert all(np.isfinite(np.asarray(x)).all() for x in jax.tree.leaves(params))
     assert max(int(p.name) for p in (tmp_path / "checkpoints").iterdir() if p.name.isdigit()) == 17
+
+
+def test_reading_a_workdir_logs_no_orbax_read_only_warnings(reference_run, caplog):
+    reference_dir, _ = reference_run
+    with caplog.at_level(logging.INFO):
+        train.load_workdir(reference_dir)
+    assert not [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
 
 
 def test_corrupt_partial_and_missing_checkpoints(tmp_path, dataset, reference_run):
