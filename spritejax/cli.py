@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-import warnings
 
 from .errors import UserError
 
@@ -35,9 +34,6 @@ def main(argv: list[str] | None = None) -> int:
             (getattr(mod, f"add_{name}_arguments", None) or mod.add_arguments)(p)
             p.set_defaults(_run=getattr(mod, f"run_{name}", None) or mod.run)
     args = parser.parse_args(argv)
-    # Video I/O runs ffmpeg through subprocess, which forks and at once execs; JAX's warning is for forks that go
-    # on running Python beside its threads.
-    warnings.filterwarnings("ignore", message=r"os\.fork\(\) was called", category=RuntimeWarning)
     try:
         return int(args._run(args) or 0)
     except UserError as e:

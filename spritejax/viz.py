@@ -17,6 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .errors import UserError
+from .ffmpeg import quiet_fork
 
 # ----------------------------------------------------------------------------------------------- images
 
@@ -102,7 +103,8 @@ def write_animation(path: str, frames_thw3: np.ndarray, fps: int = 8) -> str:
         # yuv420p needs even sizes; pad the bottom/right edge by one pixel when odd
         h, w = frames[0].shape[:2]
         frames = [np.pad(f, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge") for f in frames]
-        imageio.mimsave(path, frames, fps=fps, codec="libx264", macro_block_size=1, pixelformat="yuv420p")
+        with quiet_fork():
+            imageio.mimsave(path, frames, fps=fps, codec="libx264", macro_block_size=1, pixelformat="yuv420p")
     else:
         raise UserError(f"animation must be .gif or .mp4, not {path!r}")
     return path

@@ -18,6 +18,7 @@ import numpy as np
 
 from spritejax.data.dataset import Dataset
 from spritejax.errors import UserError
+from spritejax.ffmpeg import quiet_fork
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm")
 RESIZE_METHODS = ("area", "nearest")
@@ -196,18 +197,19 @@ def load_video(path: str, canvas_hw, num_frames: int | None = None, resize: str 
         raise UserError(f"data.video_step must be ≥ 1, got {step}")
     frames, chunk, count = [], [], 0
     try:
-        for index, image in enumerate(iio.imiter(path, plugin="FFMPEG")):
-            if index % step:
-                continue
-            if count == 0:
-                _check_size(image.shape[:2], canvas_hw, path, allow_upscale)
-            chunk.append(to_float_rgb(image, path))
-            count += 1
-            if len(chunk) == CHUNK_FRAMES:
-                frames.append(fit_to_canvas(np.stack(chunk), canvas_hw, resize, fit))
-                chunk = []
-            if num_frames and count >= num_frames:
-                break
+        with quiet_fork():
+            for index, image in enumerate(iio.imiter(path, plugin="FFMPEG")):
+                if index % step:
+                    continue
+                if count == 0:
+                    _check_size(image.shape[:2], canvas_hw, path, allow_upscale)
+                chunk.append(to_float_rgb(image, path))
+                count += 1
+                if len(chunk) == CHUNK_FRAMES:
+                    frames.append(fit_to_canvas(np.stack(chunk), canvas_hw, resize, fit))
+                    chunk = []
+                if num_frames and count >= num_frames:
+                    break
     except UserError:
         raise
     except Exception as err:  # ffmpeg reports undecodable input as OSError/RuntimeError/...

@@ -281,7 +281,7 @@ def test_loaders_reject_bad_input_naming_the_file(tmp_path):
         frames_mod.load_folder(str(mixed), (8, 8), num_frames=1, resize="bicubic")
 
 
-def test_load_video_reads_an_mp4(tmp_path):
+def test_load_video_reads_an_mp4(tmp_path, no_fork_warning):
     num = 12
     t = np.arange(num)[:, None, None]
     video = np.zeros((num, 48, 64, 3), np.uint8)
@@ -293,7 +293,8 @@ def test_load_video_reads_an_mp4(tmp_path):
     assert ds.frames_nhw3.shape == (num, 16, 16, 3) and len(ds.test_idx) == 3
     red = ds.frames_nhw3[..., 0].mean(axis=(1, 2)) * 255
     np.testing.assert_allclose(red, 40 + 15 * np.arange(num), atol=6)  # lossy codec: a few levels
-    stepped = frames_mod.load_video(str(path), (16, 16), num_frames=3, step=3)
+    with no_fork_warning():
+        stepped = frames_mod.load_video(str(path), (16, 16), num_frames=3, step=3)
     np.testing.assert_allclose(stepped.frames_nhw3[..., 0].mean(axis=(1, 2)) * 255, [40, 85, 130], atol=6)
 
 

@@ -103,13 +103,14 @@ def test_label_overlay_background_and_foreground():
 
 
 @pytest.mark.parametrize("ext", [".gif", ".mp4"])
-def test_write_animation_roundtrip(tmp_path, ext):
+def test_write_animation_roundtrip(tmp_path, ext, no_fork_warning):
     import imageio.v3 as iio
 
     frames = np.zeros((3, 9, 11, 3), np.float32)
     for t in range(3):
         frames[t, :, :, t] = 1.0
-    path = viz.write_animation(str(tmp_path / f"a{ext}"), frames, fps=4)
+    with no_fork_warning():  # ffmpeg runs as a subprocess: fork, then exec at once
+        path = viz.write_animation(str(tmp_path / f"a{ext}"), frames, fps=4)
     back = iio.imread(path, index=None)
     assert back.shape[0] == 3
     assert abs(back.shape[1] - 9) <= 1 and abs(back.shape[2] - 11) <= 1
