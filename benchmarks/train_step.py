@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import functools
 import json
 import time
 
@@ -95,8 +94,8 @@ def prepare(cfg, frames_bhw3, scene_switches_blhw) -> tuple[dict, dict]:
     for name, fwd_model, switches in (("all_anchors", all_anchors, None), ("init_switches", model, None),
                                       ("scene", model, scene_switches_blhw)):
         forward = jax.jit(lambda p, f, k, s, m=fwd_model: m.render_from(p, f, k, switches_blhw=s))
-        fns[f"hard_forward_{name}"] = functools.partial(
-            lambda fwd, s: jax.block_until_ready(fwd(params, frames_bhw3, keys_b, s)), forward, switches)
+        fns[f"hard_forward_{name}"] = lambda fwd=forward, s=switches: jax.block_until_ready(
+            fwd(params, frames_bhw3, keys_b, s))
         if name == "init_switches":
             active = np.asarray(fns[f"hard_forward_{name}"]().switches_blhw) > 0.5
             facts["init_switches_active_per_frame"] = float(active.sum() / batch)
