@@ -99,6 +99,7 @@ def main(argv=None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--quick", action="store_true", help="16² canvas, 20 steps: a smoke run")
     parser.add_argument("--label", default=None, help="a name for this variant, echoed in the JSON")
+    parser.add_argument("--keep", default=None, help="keep the training workdirs under this folder")
     args = parser.parse_args(argv)
     overrides = list(QUICK) + args.overrides if args.quick else args.overrides
     steps = 20 if args.quick and args.steps is None else args.steps
@@ -106,7 +107,8 @@ def main(argv=None) -> int:
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
         for seed in args.seeds:
-            runs.append(run_seed(args.config, overrides, steps, seed, pathlib.Path(tmp) / f"seed{seed}"))
+            workdir = pathlib.Path(args.keep or tmp) / f"seed{seed}"
+            runs.append(run_seed(args.config, overrides, steps, seed, workdir))
     line = {"benchmark": "quality", "label": args.label, "config": args.config, "overrides": overrides,
             "steps": steps, "seeds": args.seeds, "summary": summarise(runs), "runs": runs,
             "wall_seconds": round(time.perf_counter() - start, 1)}

@@ -68,7 +68,7 @@ def lowered_step(cfg, frames_bhw3, abstract: bool = False):
     init = train._jit_init(model, train._optim_args(cfg), jax.NamedSharding(mesh, jax.P()))
     state = (jax.eval_shape if abstract else lambda f, *a: f(*a))(init, np.int32(0), frames_bhw3)
     frames, ids = train.global_batch(mesh, frames_bhw3, np.arange(batch), batch)
-    args = (frames, ids, np.int32(0), np.float32(cfg.loss.lambda_beta))
+    args = (frames, ids, np.int32(0), np.float32(cfg.loss.lambda_beta), np.float32(0.0))
     return model, state, train.make_train_step(model, cfg, mesh).lower(state, *args), args
 
 

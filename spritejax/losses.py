@@ -10,6 +10,7 @@ minimising it pushes scores and switches towards 0 or 1. Everything is averaged 
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 
 BETA_CLAMP = 1e-5
@@ -40,3 +41,41 @@ def loss_fn(out, frames_bhw3, lambda_beta: float, lambda_sparse: float):
     loss = recon + lambda_beta * beta + lambda_sparse * sparse
     metrics = {"loss": loss, "recon": recon, "beta": beta, "sparse": sparse, "mse": mse, "psnr": psnr_from_mse(mse)}
     return loss, metrics
+
+
+def decomposition_stats(out) -> dict:
+    """How binary and how varied the decomposition is (what hard mode shows only when it is binary): the active
+    fraction of anchors (switch > 0.5), switches within 0.1 of 0 or 1, the mean top score of active anchors and
+    the fraction of those ≥ 0.9, dictionary entries that are the top choice of some active anchor, and the mean
+    |offset| in pixels."""
+    p = out.switches_blhw
+    active = (p > 0.5).astype(p.dtype)
+    count = jnp.maximum(jnp.sum(active), 1.0)
+    top = jnp.max(out.scores_blhwm, axis=-1)
+    chosen_m = jnp.max(active[..., None] * jax.nn.one_hot(out.sprite_ids_blhw, out.scores_blhwm.shape[-1]),
+                       axis=(0, 1, 2, 3))
+    return {"active_fraction": jnp.mean(active),
+            "switches_binary": jnp.mean((jnp.minimum(p, 1.0 - p) <= 0.1).astype(p.dtype)),
+            "top_score_active": jnp.sum(top * active) / count,
+            "top_score_ge_0.9_active": jnp.sum((top >= 0.9) * active) / count,
+            "entries_used": jnp.sum(chosen_m),
+            "offset_px": jnp.mean(jnp.linalg.norm(out.offsets_blhw2, axis=-1))}
+
+
+def match_loss(out, frames_bhw3, geom, radius: int):
+    """A teacher built from the model's own dictionary (spritejax.align.match_gains): at every anchor whose window
+    some sprite explains better than the background, cross-entropy pulls each layer's scores towards that sprite
+    and binary cross-entropy pulls the most active layer's switch to 1; elsewhere every switch is pulled to 0.
+    So scores and switches need not wait for each other: the reconstruction alone leaves both in a faint blend."""
+    from spritejax.align import match_gains
+
+    gains_bhwm = match_gains(frames_bhw3, out.background_bhw3, out.sprites_mkk4, geom, radius)
+    best_bhw = jnp.argmax(gains_bhwm, axis=-1)
+    on_bhw = (jnp.max(gains_bhwm, axis=-1) > 0).astype(frames_bhw3.dtype)
+    log_p = jnp.log(jnp.take_along_axis(out.scores_blhwm, best_bhw[:, None, ..., None], axis=-1)[..., 0] + 1e-9)
+    scores = -jnp.sum(on_bhw[:, None] * log_p) / jnp.maximum(jnp.sum(on_bhw) * log_p.shape[1], 1.0)
+    p = jnp.clip(out.switches_blhw, 1e-6, 1 - 1e-6)
+    switch_on = -on_bhw * jnp.log(jnp.max(p, axis=1))
+    switch_off = -(1.0 - on_bhw[:, None]) * jnp.log1p(-p)
+    switches = jnp.mean(switch_on) + jnp.mean(switch_off)
+    return scores + switches

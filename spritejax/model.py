@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from spritejax import render
+from spritejax import align, render
 from spritejax.background import ShiftHead, kmeans_color
 from spritejax.dictionary import Dictionary
 from spritejax.encoder import FrameEncoder, num_down_blocks
@@ -34,6 +34,7 @@ from spritejax.nn import CONV_IMPLS
 from spritejax.transform import TranslationPredictor
 
 
+TRANSLATIONS = ("network", "correlation")  # §2.4's predictor, or spritejax.align's search
 CHUNK_FLOATS = 2 ** 21  # activation floats per translation-predictor chunk on CPU (see SpriteModel.chunk)
 ACTIVE_CHUNK_MAX = 256  # anchors per chunk when only active ones are predicted: what skipping can save
 
@@ -85,6 +86,10 @@ class SpriteModel:
     conv_impl: str = "auto"
     skip_inactive: bool = True
     predictor_chunk: int | str | None = "auto"
+    score_scale: float = 1.0
+    translation: str = "network"
+    align_temperature: float = 0.01
+    generator: str = "mlp"
 
     def __post_init__(self):
         if self.background not in ("solid", "texture"):
@@ -98,6 +103,10 @@ class SpriteModel:
                 isinstance(self.predictor_chunk, int) and self.predictor_chunk >= 1):
             raise UserError(f"model.predictor_chunk must be 'auto', None or a positive count "
                             f"(got {self.predictor_chunk!r})")
+        if self.translation not in TRANSLATIONS:
+            raise UserError(f"model.translation must be one of {', '.join(TRANSLATIONS)} (got {self.translation!r})")
+        if self.generator not in ("mlp", "pixels"):
+            raise UserError(f"model.generator must be 'mlp' or 'pixels' (got {self.generator!r})")
         if self.latent_dim % 8:
             raise UserError(f"model.latent_dim must be a multiple of 8 for GroupNorm(8) (got {self.latent_dim})")
         k = self.geom.k
@@ -128,6 +137,10 @@ class SpriteModel:
             conv_impl=str(mc.get("conv_impl", "auto")),
             skip_inactive=bool(mc.get("skip_inactive", True)),
             predictor_chunk=mc.get("predictor_chunk", "auto"),
+            score_scale=float(mc.get("score_scale", 1.0)),
+            translation=str(mc.get("translation", "network")),
+            align_temperature=float(mc.get("align_temperature", 0.01)),
+            generator=str(mc.get("generator", "mlp")),
         )
 
     # ---- modules ------------------------------------------------------------------------------------------------
@@ -138,7 +151,7 @@ class SpriteModel:
 
     @functools.cached_property
     def dictionary(self) -> Dictionary:
-        return Dictionary(self.num_sprites, self.latent_dim, self.geom.k)
+        return Dictionary(self.num_sprites, self.latent_dim, self.geom.k, self.generator)
 
     @functools.cached_property
     def encoder(self) -> FrameEncoder:
@@ -195,14 +208,16 @@ class SpriteModel:
 
     # ---- forward ------------------------------------------------------------------------------------------------
 
-    def apply(self, params, frames_bhw3, keys_b, mode: str = "soft") -> ModelOutput:
+    def apply(self, params, frames_bhw3, keys_b, mode: str = "soft", hard_mix=None) -> ModelOutput:
         """frames_bhw3 in [0, 1], keys_b one PRNG key per frame (z-order inside layers) -> ModelOutput.
 
         mode 'soft' (training, eq. 2) or 'hard' (test time: argmax sprite, binarised switch, argmax texture shift).
+        hard_mix (soft mode, may be traced): 1 composites the hard sprites with the soft ones' gradients
+        (straight-through, render.select_straight_through), 0 or None is plain eq. 2.
         """
         if mode not in ("soft", "hard"):
             raise UserError(f"mode must be 'soft' or 'hard' (got {mode!r})")
-        return self._forward(params, frames_bhw3, keys_b, mode == "hard")
+        return self._forward(params, frames_bhw3, keys_b, mode == "hard", hard_mix=hard_mix)
 
     def render_from(self, params, frames_bhw3, keys_b, sprite_ids_blhw=None, switches_blhw=None,
                     offsets_blhw2=None, sprites_mkk4=None) -> ModelOutput:
@@ -213,14 +228,14 @@ class SpriteModel:
                              sprites_mkk4)
 
     def _forward(self, params, frames_bhw3, keys_b, hard: bool, sprite_ids_blhw=None, switches_blhw=None,
-                 offsets_blhw2=None, sprites_mkk4=None) -> ModelOutput:
+                 offsets_blhw2=None, sprites_mkk4=None, hard_mix=None) -> ModelOutput:
         g = self.geom
         b = frames_bhw3.shape[0]
         if frames_bhw3.shape[1:] != (g.canvas_h, g.canvas_w, 3):
             raise UserError(f"frames must be (batch, {g.canvas_h}, {g.canvas_w}, 3), got {frames_bhw3.shape}")
         sprites_mkk4 = self.decode_sprites(params) if sprites_mkk4 is None else sprites_mkk4
         proj_blhwd, switches, body_bhwd = self.encoder.apply({"params": params["encoder"]}, frames_bhw3)
-        scores_blhwm = render.score_sprites(proj_blhwd, params["dictionary"]["latents"])
+        scores_blhwm = render.score_sprites(proj_blhwd, params["dictionary"]["latents"], self.score_scale)
         ids_blhw = jnp.argmax(scores_blhwm, axis=-1) if sprite_ids_blhw is None else sprite_ids_blhw
         sel_scores = scores_blhwm if sprite_ids_blhw is None else jax.nn.one_hot(ids_blhw, self.num_sprites)
         switches = switches if switches_blhw is None else switches_blhw
@@ -229,6 +244,10 @@ class SpriteModel:
         if hard:
             selected = render.select_hard(sel_scores, switches, sprites_mkk4)
             predictor_in = soft_blhwkk4 if self.transform_input_at_test == "soft" else selected
+        elif hard_mix is not None:
+            selected = render.straight_through(soft_blhwkk4, render.select_hard(sel_scores, switches, sprites_mkk4),
+                                               hard_mix)
+            predictor_in = soft_blhwkk4
         else:
             selected = predictor_in = soft_blhwkk4
         if offsets_blhw2 is None:
@@ -267,6 +286,9 @@ class SpriteModel:
         count: forward only.
         """
         g, k = self.geom, self.geom.k
+        if self.translation == "correlation":  # cheap for every anchor: no skipping, no chunks
+            return align.correlation_offsets(frames_bhw3, sprites_blhwkk4, g, int(self.offset_bound),
+                                             self.align_temperature)
         b, l, gh, gw = sprites_blhwkk4.shape[:4]
         cells, n = gh * gw, l * gh * gw
         crops_ckk3 = render.extract_windows(frames_bhw3, g).reshape(b * cells, k, k, 3)
@@ -333,9 +355,11 @@ def _init_networks(model: SpriteModel, key) -> dict:
     """Dictionary, encoder and translation-predictor parameters, one compile per model geometry."""
     kd, ke, kt = jax.random.split(key, 3)
     g, k = model.geom, model.geom.k
-    return {
+    params = {
         "dictionary": model.dictionary.init(kd)["params"],
         "encoder": model.encoder.init(ke, jnp.zeros((1, g.canvas_h, g.canvas_w, 3)))["params"],
-        "transform": model.transform.init(kt, jnp.zeros((1, k, k, 3)), jnp.ones((1, k, k, 1)),
-                                          jnp.zeros((1, k, k, 4)))["params"],
     }
+    if model.translation == "network":
+        params["transform"] = model.transform.init(kt, jnp.zeros((1, k, k, 3)), jnp.ones((1, k, k, 1)),
+                                                   jnp.zeros((1, k, k, 4)))["params"]
+    return params

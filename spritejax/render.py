@@ -101,11 +101,15 @@ def layer_norm(x, eps: float = 1e-5):
     return (x - mean) * jax.lax.rsqrt(var + eps)
 
 
-def score_sprites(anchor_proj_xd, latents_md):
-    """Eq. 1: softmax over the dictionary of LN(anchor)·LN(latent)/√d -> scores_xm."""
+def score_sprites(anchor_proj_xd, latents_md, scale: float = 1.0):
+    """Eq. 1: softmax over the dictionary of scale·LN(anchor)·LN(latent)/√d -> scores_xm.
+
+    LN(a)·LN(z)/√d is √d times a cosine, so without `scale` no logit exceeds √d: at d=16 a sprite whose rivals
+    are orthogonal to the anchor gets at most e⁴/(e⁴+m−1) (0.78 for m=16) and the soft sprite stays a blend.
+    """
     d = latents_md.shape[-1]
     chex.assert_equal(anchor_proj_xd.shape[-1], d)
-    logits = jnp.einsum("...d,md->...m", layer_norm(anchor_proj_xd), layer_norm(latents_md)) / np.sqrt(d)
+    logits = jnp.einsum("...d,md->...m", layer_norm(anchor_proj_xd), layer_norm(latents_md)) * (scale / np.sqrt(d))
     return jax.nn.softmax(logits, axis=-1)
 
 
@@ -125,6 +129,12 @@ def select_soft(scores_xm, switches_x, sprites_mkk4):
     chex.assert_shape(scores_xm, (*switches_x.shape, m))
     flat_xn = scores_xm @ sprites_mkk4.reshape(m, k * k * 4)
     return _mask_alpha(flat_xn.reshape(*scores_xm.shape[:-1], k, k, 4), switches_x)
+
+
+def straight_through(soft_x, hard_x, mix):
+    """`hard_x` forward, the gradient of `soft_x` backward (mix=1); mix=0 is `soft_x`. `mix` may be traced, so
+    one compiled train step serves a soft phase and a straight-through phase (the test-time decision, trained)."""
+    return soft_x + mix * jax.lax.stop_gradient(hard_x - soft_x)
 
 
 def select_hard(scores_xm, switches_x, sprites_mkk4):

@@ -32,6 +32,7 @@ from jax.sharding import PartitionSpec as P
 from . import configs
 from .checkpoint import Checkpoints
 from .errors import UserError
+from .warmstart import warm_start
 
 # fold_in data for the init key: a value no step counter reaches, so init and step keys never collide.
 _INIT_STREAM = 0xFFFFFFFF
@@ -40,19 +41,35 @@ _INIT_STREAM = 0xFFFFFFFF
 # ----------------------------------------------------------------------------------------------- setup
 
 
-def make_optimizer(model, lr: float, bg_lr: float, weight_decay: float) -> optax.GradientTransformation:
+def make_optimizer(model, lr: float, bg_lr: float, weight_decay: float,
+                   schedule: tuple = ("constant",)) -> optax.GradientTransformation:
     """AdamW with PyTorch's defaults (betas 0.9/0.999, eps 1e-8, weight decay 0.01); by model.param_labels:
-    the learned background at bg_lr, a fixed (k-means) colour not updated at all."""
+    the learned background at bg_lr, a fixed (k-means) colour not updated at all.
+
+    schedule: ("constant",) (the paper), or ("cosine", warmup_steps, num_steps, end_fraction): linear warm-up
+    from 0, then cosine decay to end_fraction·lr at num_steps; both rates follow the same shape."""
 
     def adamw(rate):
+        if schedule[0] == "cosine":
+            _, warmup, total, end = schedule
+            rate = optax.warmup_cosine_decay_schedule(0.0, rate, max(int(warmup), 1), max(int(total), 2),
+                                                      rate * float(end))
         return optax.adamw(rate, b1=0.9, b2=0.999, eps=1e-8, weight_decay=weight_decay)
 
     transforms = {"default": adamw(lr), "background": adamw(bg_lr), "frozen": optax.set_to_zero()}
     return optax.multi_transform(transforms, model.param_labels)
 
 
+SCHEDULES = ("constant", "cosine")
+
+
 def _optim_args(cfg) -> tuple:
-    return float(cfg.optim.lr), float(cfg.optim.bg_lr), float(cfg.optim.weight_decay)
+    oc = cfg.optim
+    if oc.schedule not in SCHEDULES:
+        raise UserError(f"optim.schedule must be one of {', '.join(SCHEDULES)} (got {oc.schedule!r})")
+    schedule = (("constant",) if oc.schedule == "constant" else
+                ("cosine", int(oc.warmup_steps), int(cfg.train.num_steps), float(oc.lr_end_fraction)))
+    return float(oc.lr), float(oc.bg_lr), float(oc.weight_decay), schedule
 
 
 def lambda_beta_at(step: int, loss_cfg, num_steps: int) -> float:
@@ -60,6 +77,12 @@ def lambda_beta_at(step: int, loss_cfg, num_steps: int) -> float:
     finetune_steps. Computed on the host and passed to the step as a traced scalar (no recompilation)."""
     finetune = step >= num_steps - loss_cfg.finetune_steps
     return float(loss_cfg.lambda_beta_finetune if finetune else loss_cfg.lambda_beta)
+
+
+def hard_mix_at(step: int, loss_cfg, num_steps: int) -> float:
+    """1 (straight-through: the hard decomposition composited, soft gradients) for the last
+    loss.straight_through_steps, else 0 (eq. 2's soft sprites); a traced scalar like λBeta."""
+    return float(step >= num_steps - int(loss_cfg.straight_through_steps))
 
 
 def frame_keys(seed: int, step, frame_ids_b):
@@ -118,28 +141,37 @@ def abstract_state(model, cfg, sharding, init_frames_bhw3) -> dict:
 
 
 def make_train_step(model, cfg, mesh):
-    """jit step(state, frames_bhw3, frame_ids_b, seed, lambda_beta) -> (state, metrics).
+    """jit step(state, frames_bhw3, frame_ids_b, seed, lambda_beta, hard_mix) -> (state, metrics).
 
-    The state is donated and replicated, the batch split over "data"; seed and λBeta are traced scalars. One
+    The state is donated and replicated, the batch split over "data"; seed, λBeta and hard_mix (see
+    hard_mix_at) are traced scalars. One
     compiled step per (model, optimiser, λsparse, mesh), shared by every run in the process. A step whose loss
     or gradients are not finite leaves the state untouched (metrics['finite'] False): the state in memory is
     always the last good one.
     """
-    return _train_step(model, *_optim_args(cfg), float(cfg.loss.lambda_sparse), mesh)
+    return _train_step(model, *_optim_args(cfg), float(cfg.loss.lambda_sparse), float(cfg.loss.lambda_match),
+                       float(cfg.loss.lambda_alpha), mesh)
 
 
 @functools.lru_cache(maxsize=8)
-def _train_step(model, lr, bg_lr, weight_decay, lambda_sparse, mesh):
-    from .losses import loss_fn
+def _train_step(model, lr, bg_lr, weight_decay, schedule, lambda_sparse, lambda_match, lambda_alpha, mesh):
+    from .losses import decomposition_stats, loss_fn, match_loss
 
-    optimizer = make_optimizer(model, lr, bg_lr, weight_decay)
+    optimizer = make_optimizer(model, lr, bg_lr, weight_decay, schedule)
 
-    def step_fn(state, frames_bhw3, frame_ids_b, seed, lambda_beta):
+    def step_fn(state, frames_bhw3, frame_ids_b, seed, lambda_beta, hard_mix):
         keys_b = frame_keys(seed, state["step"], frame_ids_b)
 
         def objective(params):
-            out = model.apply(params, frames_bhw3, keys_b, mode="soft")
-            return loss_fn(out, frames_bhw3, lambda_beta, lambda_sparse)
+            out = model.apply(params, frames_bhw3, keys_b, mode="soft", hard_mix=hard_mix)
+            loss, metrics = loss_fn(out, frames_bhw3, lambda_beta, lambda_sparse)
+            if lambda_match:
+                metrics["match"] = match_loss(out, frames_bhw3, model.geom, int(model.offset_bound))
+                loss = loss + lambda_match * metrics["match"]
+            if lambda_alpha:
+                metrics["alpha"] = jnp.mean(out.sprites_mkk4[..., 3])
+                loss = loss + lambda_alpha * metrics["alpha"]
+            return loss, {**metrics, **decomposition_stats(out)}
 
         (loss, metrics), grads = jax.value_and_grad(objective, has_aux=True)(state["params"])
         grad_norm = optax.tree.norm(grads)
@@ -148,11 +180,12 @@ def _train_step(model, lr, bg_lr, weight_decay, lambda_sparse, mesh):
         stepped = {"step": state["step"] + 1, "params": optax.apply_updates(state["params"], updates),
                    "opt_state": opt_state}
         new_state = jax.tree.map(lambda new, old: jnp.where(finite, new, old), stepped, state)
-        metrics = {**metrics, "loss": loss, "grad_norm": grad_norm, "lambda_beta": lambda_beta, "finite": finite}
+        metrics = {**metrics, "loss": loss, "grad_norm": grad_norm, "lambda_beta": lambda_beta, "finite": finite,
+                   **{f"grad_norm_{name}": optax.tree.norm(sub) for name, sub in grads.items()}}
         return new_state, metrics
 
     replicated, split = NamedSharding(mesh, P()), NamedSharding(mesh, P("data"))
-    return jax.jit(step_fn, in_shardings=(replicated, split, split, replicated, replicated),
+    return jax.jit(step_fn, in_shardings=(replicated, split, split, replicated, replicated, replicated),
                    out_shardings=(replicated, replicated), donate_argnums=0)
 
 
@@ -267,6 +300,12 @@ def train(cfg, workdir, progress: bool = True, stop_at: int | None = None, datas
     last_saved = ckpts.latest_step()
     if last_saved is None:
         state = _jit_init(model, _optim_args(cfg), replicated)(np.int32(tc.seed), init_frames)
+        if cfg.model.dictionary_init == "foreground":
+            params = warm_start(model, to_host(state["params"]), init_frames, tc.seed)
+            state = {**state, "params": jax.device_put(params, replicated)}
+        elif cfg.model.dictionary_init != "random":
+            raise UserError(f"model.dictionary_init must be 'random' or 'foreground' "
+                            f"(got {cfg.model.dictionary_init!r})")
     else:
         state, data_state = ckpts.restore(last_saved, abstract_state(model, cfg, replicated, init_frames))
         iterator.set_state(data_state)
@@ -317,7 +356,9 @@ def train(cfg, workdir, progress: bool = True, stop_at: int | None = None, datas
                 ids_b = dataset.train_idx[iterator.next()]
                 frames, ids = global_batch(mesh, dataset.frames_nhw3[ids_b], ids_b, tc.batch_size)
                 lambda_beta = lambda_beta_at(step, cfg.loss, tc.num_steps)
-                state, metrics = step_fn(state, frames, ids, np.int32(tc.seed), np.float32(lambda_beta))
+                hard_mix = hard_mix_at(step, cfg.loss, tc.num_steps)
+                state, metrics = step_fn(state, frames, ids, np.int32(tc.seed), np.float32(lambda_beta),
+                                         np.float32(hard_mix))
                 if pending is not None:
                     check(*pending)
                 pending, done = (step + 1, metrics), step + 1
@@ -391,7 +432,7 @@ def load_config(workdir) -> "configs.ml_collections.ConfigDict":
     if not path.is_file():
         raise UserError(f"{workdir} has no config.json: not a training workdir (run `spritejax train` first)")
     try:
-        return configs.from_json(path.read_text())
+        return configs.with_defaults(configs.from_json(path.read_text()))
     except (ValueError, TypeError) as e:
         raise UserError(f"{path} is not a valid config: {e}") from None
 

@@ -42,17 +42,30 @@ def base_config() -> ml_collections.ConfigDict:
     # anchors per translation-predictor call: 'auto' (16 on CPU, where chunks stay in cache; all at once
     # elsewhere), None (all at once) or a count
     cfg.model.predictor_chunk = "auto"
+    # multiplies the scores' logits LN·LN/√d (bounded by √d): > 1 lets a small latent_dim pick one sprite
+    cfg.model.score_scale = 1.0
+    # 'network' (§2.4's translation predictor) | 'correlation' (spritejax.align: search integer shifts)
+    cfg.model.translation = "network"
+    cfg.model.generator = "mlp"  # 'mlp' (the paper's sprite generator) | 'pixels' (free RGBA logits per entry)
+    cfg.model.dictionary_init = "random"  # 'random' (the paper) | 'foreground' (spritejax.warmstart)
+    cfg.model.align_temperature = 0.01  # 'correlation': softmax temperature on the mean squared colour error
 
     cfg.loss = ml_collections.ConfigDict()
     cfg.loss.lambda_sparse = 0.005
     cfg.loss.lambda_beta = 0.002
     cfg.loss.lambda_beta_finetune = 0.1
     cfg.loss.finetune_steps = 10_000  # the last steps of num_steps use lambda_beta_finetune
+    cfg.loss.lambda_alpha = 0.0  # > 0: L1 on the dictionary's alpha, so sprites drop pixels the background explains
+    cfg.loss.lambda_match = 0.0  # > 0: scores also learn from spritejax.losses.match_loss (not in the paper)
+    cfg.loss.straight_through_steps = 0  # the last steps composite the hard decomposition (soft gradients)
 
     cfg.optim = ml_collections.ConfigDict()
     cfg.optim.lr = 1e-4
     cfg.optim.bg_lr = 1e-3  # params['background']
     cfg.optim.weight_decay = 0.01  # PyTorch AdamW default (optax's is 1e-4)
+    cfg.optim.schedule = "constant"  # 'constant' (the paper) | 'cosine' (warm-up, then cosine decay)
+    cfg.optim.warmup_steps = 0
+    cfg.optim.lr_end_fraction = 0.1  # 'cosine': the final rate as a fraction of lr
 
     cfg.train = ml_collections.ConfigDict()
     cfg.train.batch_size = 8  # global, over all processes and devices
@@ -153,3 +166,11 @@ def from_json(text: str) -> ml_collections.ConfigDict:
         return x
 
     return ml_collections.ConfigDict(tuples(json.loads(text)))
+
+
+def with_defaults(cfg: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """A recorded config (a workdir's config.json) with the fields added since it was written at their
+    defaults, so older workdirs still load."""
+    full = base_config()
+    full.update(cfg)
+    return full
