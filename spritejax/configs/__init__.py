@@ -76,20 +76,32 @@ def base_config() -> ml_collections.ConfigDict:
     cfg.train.keep_checkpoints = 3
     cfg.train.sample_every = 5_000
 
+    # Every option spritejax.data.load_dataset reads, with its default (docs/data.md has the table).
     cfg.data = ml_collections.ConfigDict()
     cfg.data.source = "synthetic"  # 'synthetic' | 'folder' | 'video' | 'atari'
-    cfg.data.path = None
-    cfg.data.num_frames = 2_000
+    cfg.data.path = None  # folder / image file ('folder') or video file ('video'); recorded absolute by train
+    cfg.data.num_frames = 2_000  # 0 / None: every frame a folder or video holds
     cfg.data.seed = 0
-    cfg.data.random_crop = False
+    cfg.data.random_crop = False  # 'folder': num_frames random canvas-sized crops (paper §3.4)
+    cfg.data.crop_scale = 1.0  # source pixels per canvas pixel of a random crop
     cfg.data.holdout = 0.1
-    cfg.data.synthetic = ml_collections.ConfigDict()  # generator options (spritejax.data.synthetic.generate)
+    cfg.data.resize = "area"  # 'area' | 'nearest'
+    cfg.data.fit = "cover"  # 'cover' (scale, centre crop) | 'stretch'
+    cfg.data.allow_upscale = False  # accept frames smaller than the canvas
+    cfg.data.video_step = 1  # keep every n-th video frame
+    # Option sections handed to a generator as keyword arguments; it owns their defaults and rejects unknown
+    # names, so overrides may add keys here (OPEN_SECTIONS).
+    cfg.data.synthetic = ml_collections.ConfigDict()  # spritejax.data.synthetic.generate
+    cfg.data.atari = ml_collections.ConfigDict()  # spritejax.data.atari.load_atari (game, frame_skip, ...)
     return cfg
 
 
 # Fields whose value may take several types ('auto' | None | a count): an override may change the type (the model
 # validates the value). Every other field keeps its default's type, so `k=big` is an error, not a silent string.
 FLEXIBLE_TYPES = frozenset({"model.predictor_chunk"})
+# Sections whose keys are a generator's keyword options (validated there): `data.synthetic.background=texture`
+# may add a key.
+OPEN_SECTIONS = frozenset({"data.synthetic", "data.atari"})
 
 
 def load(name_or_path: str, overrides=()) -> ml_collections.ConfigDict:
@@ -138,7 +150,7 @@ def apply_override(cfg: ml_collections.ConfigDict, item: str) -> None:
         node = node.get(part) if isinstance(node, ml_collections.ConfigDict) else None
         if not isinstance(node, ml_collections.ConfigDict):
             raise UserError(f"override {item!r}: {'.'.join(parents[: i + 1])!r} is not a config section")
-    if leaf not in node:
+    if leaf not in node and ".".join(parents) not in OPEN_SECTIONS:
         raise UserError(f"override {item!r}: unknown key {key!r}; known here: {', '.join(sorted(node.keys()))}")
     value = parse_value(text.strip())
     if isinstance(value, list):

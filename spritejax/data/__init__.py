@@ -5,6 +5,8 @@ load_dataset(cfg.data, cfg.canvas) is the one entry point train/eval/demo use; s
 
 from __future__ import annotations
 
+import inspect
+
 from spritejax.data.dataset import Dataset, holdout_split
 from spritejax.data.iterator import BatchIterator, global_indices
 from spritejax.errors import UserError
@@ -21,53 +23,72 @@ def _plain(options) -> dict:
     return dict(options.to_dict() if hasattr(options, "to_dict") else options)
 
 
+def data_config(data_cfg):
+    """`data_cfg` (a config's data section, or a plain dict of some of its fields) over the defaults of
+    spritejax.configs.base_config().data, the one place data options and their defaults are declared."""
+    from spritejax.configs import base_config
+
+    full = base_config().data
+    given = _plain(data_cfg)
+    unknown = sorted(set(given) - set(full.keys()))
+    if unknown:
+        raise UserError(f"unknown data option(s) {', '.join(unknown)}; known: {', '.join(sorted(full.keys()))}")
+    try:
+        full.update(given)
+    except (TypeError, ValueError) as e:
+        raise UserError(f"bad data option: {e}") from None
+    return full
+
+
 def load_dataset(data_cfg, canvas_hw) -> Dataset:
     """Load the frames `data_cfg` describes at `canvas_hw`, apply num_frames and the holdout split.
 
-    data_cfg fields (ConfigDict or dict): source, path, num_frames (None/0 = all the source has; the
+    data_cfg: the config's data section (ConfigDict), or a dict of some of its fields (the others take
+    base_config()'s defaults). Fields: source, path, num_frames (None/0 = all the source has; the
     synthetic game and random crops need a number), seed, holdout, random_crop, resize ('area'|'nearest'),
     fit ('cover' = scale + centre crop | 'stretch'; Atari uses data.atari.fit, default 'stretch'),
     allow_upscale (accept images smaller than the canvas), crop_scale (source pixels per canvas pixel of
     random crops), synthetic (generator options), video_step (keep every n-th video frame), atari (options of
-    spritejax.data.atari.load_atari).
+    spritejax.data.atari.load_atari). See docs/data.md.
     """
-    cfg = _plain(data_cfg)
-    source = cfg.get("source", "synthetic")
+    cfg = data_config(data_cfg)
+    source = cfg.source
     canvas_hw = (int(canvas_hw[0]), int(canvas_hw[1]))
-    num_frames = cfg.get("num_frames") or None
-    seed = int(cfg.get("seed", 0) or 0)
-    resize = cfg.get("resize", "area")
-    upscale = bool(cfg.get("allow_upscale", False))
-    fit = cfg.get("fit", "cover")
+    num_frames = cfg.num_frames or None
+    seed = int(cfg.seed or 0)
     if source == "synthetic":
         from spritejax.data import synthetic
-        dataset = synthetic.generate(num_frames or 1000, canvas_hw, seed, **_plain(cfg.get("synthetic")))
+        dataset = synthetic.generate(num_frames or 1000, canvas_hw, seed, **_plain(cfg.synthetic))
     elif source == "folder":
         path = _require_path(cfg, source)
         from spritejax.data import frames
-        if cfg.get("random_crop"):
-            dataset = frames.load_random_crops(path, canvas_hw, num_frames or 1000, seed, resize=resize,
-                                               crop_scale=float(cfg.get("crop_scale", 1.0) or 1.0))
+        if cfg.random_crop:
+            dataset = frames.load_random_crops(path, canvas_hw, num_frames or 1000, seed, resize=cfg.resize,
+                                               crop_scale=float(cfg.crop_scale or 1.0))
         else:
-            dataset = frames.load_folder(path, canvas_hw, num_frames, resize=resize, allow_upscale=upscale,
-                                         fit=fit)
+            dataset = frames.load_folder(path, canvas_hw, num_frames, resize=cfg.resize,
+                                         allow_upscale=bool(cfg.allow_upscale), fit=cfg.fit)
     elif source == "video":
         path = _require_path(cfg, source)
         from spritejax.data import frames
-        dataset = frames.load_video(path, canvas_hw, num_frames, resize=resize,
-                                    step=int(cfg.get("video_step", 1) or 1), allow_upscale=upscale,
-                                    fit=fit)
+        dataset = frames.load_video(path, canvas_hw, num_frames, resize=cfg.resize, step=int(cfg.video_step or 1),
+                                    allow_upscale=bool(cfg.allow_upscale), fit=cfg.fit)
     elif source == "atari":
         from spritejax.data import atari
-        dataset = atari.load_atari(canvas_hw, num_frames or 5000, seed, resize=resize,
-                                   **_plain(cfg.get("atari")))
+        options = _plain(cfg.atari)
+        known = [n for n in inspect.signature(atari.load_atari).parameters
+                 if n not in ("canvas_hw", "num_frames", "seed", "resize")]
+        unknown = sorted(set(options) - set(known))
+        if unknown:
+            raise UserError(f"unknown data.atari option(s) {', '.join(unknown)}; known: {', '.join(known)}")
+        dataset = atari.load_atari(canvas_hw, num_frames or 5000, seed, resize=cfg.resize, **options)
     else:
         raise UserError(f"data.source must be one of {', '.join(SOURCES)}; got {source!r}")
-    return dataset.with_split(float(cfg.get("holdout", 0.0) or 0.0), seed)
+    return dataset.with_split(float(cfg.holdout or 0.0), seed)
 
 
-def _require_path(cfg: dict, source: str) -> str:
-    path = cfg.get("path")
+def _require_path(cfg, source: str) -> str:
+    path = cfg.path
     if not path:
         raise UserError(f"data.source={source!r} needs data.path (e.g. --set data.path=/data/frames)")
     return str(path)

@@ -80,3 +80,62 @@ def test_load_from_a_path_and_json_round_trip(tmp_path):
     (tmp_path / "bad.py").write_text("x = 1\n")
     with pytest.raises(UserError, match="get_config"):
         configs.load(str(tmp_path / "bad.py"))
+
+
+# ---------------------------------------------------------------- every documented override is accepted
+
+import pathlib  # noqa: E402
+import re  # noqa: E402
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+DOC_FILES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+SET_EXAMPLE = re.compile(r"--set[ =]([A-Za-z_][\w.]*=[^\s`'\"|\]]+)")
+PLACEHOLDERS = {"value", "VALUE"}  # `--set key=value`, `--set a.b=value`: the syntax, not an example
+
+
+def documented_overrides():
+    found = []
+    for path in DOC_FILES + sorted((ROOT / "spritejax").rglob("*.py")):
+        for example in SET_EXAMPLE.findall(path.read_text()):
+            if example.endswith(")") and example.count(")") > example.count("("):  # `(e.g. --set a=b)`
+                example = example[:-1]
+            if example.partition("=")[2] not in PLACEHOLDERS:
+                found.append(pytest.param(example, id=f"{path.name}:{example}"))
+    return found
+
+
+def test_the_docs_show_set_examples():
+    examples = [p.values[0] for p in documented_overrides()]
+    assert "data.resize=nearest" in examples and len(examples) >= 5, examples
+
+
+@pytest.mark.parametrize("example", documented_overrides())
+def test_every_documented_set_example_is_accepted(example):
+    configs.load("tiny", [example])
+
+
+@pytest.mark.parametrize("override", ["data.allow_upscale=True", "data.resize='nearest'", "data.fit=stretch",
+                                      "data.video_step=3", "data.crop_scale=2", "data.atari={'frame_skip': 2}",
+                                      "data.atari.frame_skip=2", "data.synthetic.background=texture"])
+def test_data_options_the_loaders_read_are_config_keys(override):
+    key, _, text = override.partition("=")
+    cfg = configs.load("tiny", [override])
+    node = cfg
+    for part in key.split("."):
+        node = node[part]
+    if text.startswith("{"):
+        assert node.to_dict() == configs.parse_value(text)
+    else:
+        assert node == type(node)(configs.parse_value(text))
+
+
+def test_the_data_table_in_docs_matches_base_config():
+    text = (ROOT / "docs" / "data.md").read_text()
+    table = text.split("## `cfg.data` fields", 1)[1].split("\n\n", 2)[1]
+    documented = set(re.findall(r"^\| `(\w+)` \|", table, re.MULTILINE))
+    assert documented == set(configs.base_config().data.keys())
+
+
+def test_unknown_options_in_open_sections_are_still_errors():
+    with pytest.raises(UserError, match="unknown key"):
+        configs.load("tiny", ["data.resise=nearest"])
