@@ -17,7 +17,8 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import os
-import tempfile
+import secrets
+import stat
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -319,15 +320,30 @@ def _rebase(file: File) -> None:
 
 def write_with_fixed_offsets(file: File, path: str | os.PathLike) -> None:
     """Fix every offset, then write atomically (a temporary file renamed over `path`, which may be the file
-    being read: its payloads stay readable from the old inode until the rename)."""
+    being read: its payloads stay readable from the old inode until the rename). The result has the mode of
+    the file it replaces, or for a new file what open() gives (0666 less the umask)."""
     fix_offsets(file)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".bmff-", suffix=".tmp")
+    fd, tmp = _temporary_beside(path)
     try:
         with os.fdopen(fd, "wb") as fp:
+            try:
+                os.fchmod(fp.fileno(), stat.S_IMODE(os.stat(path).st_mode))
+            except FileNotFoundError:
+                pass  # a new file: the umask default it was created with
             for chunk in file.chunks():
                 fp.write(chunk)
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)
         raise
+
+
+def _temporary_beside(path: str | os.PathLike) -> tuple[int, str]:
+    """A new file in path's folder, created 0666 so the umask applies as to any new file (mkstemp makes 0600)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    while True:
+        tmp = os.path.join(folder, f".bmff-{secrets.token_hex(8)}.tmp")
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), tmp
+        except FileExistsError:
+            continue

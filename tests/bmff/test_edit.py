@@ -1,5 +1,6 @@
 """Editing helpers and the offset-fixing writer, checked by decoding the edited files with ffmpeg/libheif."""
 
+import os
 import shutil
 import struct
 import subprocess
@@ -274,3 +275,18 @@ def test_fixing_an_unedited_file_changes_no_byte(tmp_path, kind):
     else:
         make_ffmpeg_file(path, ["-f", "mp4", "-movflags", "+faststart" if kind == "faststart" else kind])
     assert fix_offsets(bmff.parse(path)).to_bytes() == path.read_bytes()
+
+
+def test_written_file_gets_the_umask_default_or_keeps_the_replaced_files_mode(tmp_path):
+    f = bmff.File([FileTypeBox(), MediaDataBox(data=b"x")])
+    umask = os.umask(0o027)
+    try:
+        write_with_fixed_offsets(f, tmp_path / "new.mp4")  # a temporary file renamed into place: not 0600
+        assert (tmp_path / "new.mp4").stat().st_mode & 0o777 == 0o640
+    finally:
+        os.umask(umask)
+    old = tmp_path / "old.mp4"
+    old.write_bytes(b"")
+    old.chmod(0o604)
+    write_with_fixed_offsets(f, old)
+    assert old.stat().st_mode & 0o777 == 0o604 and old.read_bytes() == f.to_bytes()

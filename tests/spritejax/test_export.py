@@ -1,6 +1,7 @@
 """The model through NNR items and back: identical renders (lossless), a valid embedded MP4 that still decodes
 to the same frames, incremental updates, 8-bit quantization within 0.5 dB, clear errors for broken files."""
 
+import os
 import shutil
 import subprocess
 
@@ -56,6 +57,19 @@ def test_standalone_round_trip_is_bit_identical(trained, tmp_path):
     assert _same_params(params, params2)
     assert np.array_equal(_render(model, params)[0], _render(model2, params2)[0])
 
+
+def test_exported_file_gets_the_umask_default_and_keeps_a_replaced_files_mode(trained, tmp_path):
+    cfg, model, params = trained
+    out = tmp_path / "model.mp4"
+    umask = os.umask(0o022)
+    try:
+        export.export(cfg, model, params, out)
+    finally:
+        os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o644  # not the 0600 of a temporary file
+    out.chmod(0o640)
+    export.export(cfg, model, params, out)
+    assert out.stat().st_mode & 0o777 == 0o640
 
 @pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is not installed")
 def test_embedded_file_validates_and_update_applies(trained, tmp_path):
