@@ -235,21 +235,26 @@ def add_nfcs_group(trak: Box, entry: NnpfcSeiSampleGroupEntry, parameter: NfcsGr
 
 
 def new_meta(handler_type: str = "nnet") -> MetaBox:
-    """An empty MetaBox ready for items: hdlr, iinf, iloc, iref, iprp {ipco, ipma}, idat."""
+    """An empty MetaBox ready for items: hdlr, iinf, iloc, iprp {ipco, ipma}, idat ('iref' comes with the first
+    reference: an empty one is legal but useless)."""
     return MetaBox(children=[HandlerBox(handler_type=handler_type), ItemInfoBox(), ItemLocationBox(version=1),
-                             ItemReferenceBox(), ItemPropertiesBox(children=[ItemPropertyContainerBox(),
-                                                                              ItemPropertyAssociationBox()]),
+                             ItemPropertiesBox(children=[ItemPropertyContainerBox(), ItemPropertyAssociationBox()]),
                              ItemDataBox(b"")])
 
 
 def add_item(meta: MetaBox, item_type: str, data: bytes, name: str = "", properties: list[Box] = (),
              content_type: str | None = None, essential: bool = False) -> int:
-    """Append an item stored in 'idat' (construction_method 1); returns its item_ID."""
+    """Append an item stored in 'idat' (construction_method 1); returns its item_ID.
+
+    A property identical to one already in 'ipco' is shared rather than stored twice (an update item's 'nnrC').
+    A 'mime' item gets an empty content_encoding: legal to leave out, but mp4box.js then reads past the box.
+    """
     iinf = next(c for c in meta.boxes if isinstance(c, ItemInfoBox))
     iloc = next(c for c in meta.boxes if isinstance(c, ItemLocationBox))
     idat = next(c for c in meta.boxes if isinstance(c, ItemDataBox))
     item_id = max([e.item_ID for e in iinf.boxes if isinstance(e, ItemInfoEntry)], default=0) + 1
-    infe = ItemInfoEntry(item_ID=item_id, item_type=item_type, item_name=name, content_type=content_type, version=2)
+    infe = ItemInfoEntry(item_ID=item_id, item_type=item_type, item_name=name, content_type=content_type,
+                         content_encoding="" if item_type == "mime" else None, version=2)
     iinf.children.append(infe)
     old = payload_bytes(idat.data)
     idat.data = old + bytes(data)
@@ -259,15 +264,24 @@ def add_item(meta: MetaBox, item_type: str, data: bytes, name: str = "", propert
     if properties:
         assoc = []
         for prop in properties:
-            ipco.children.append(prop)
-            assoc.append(ItemPropertyAssociation(essential=essential, property_index=len(ipco.children)))
+            raw = prop.to_bytes()
+            index = next((i for i, p in enumerate(ipco.children, 1) if p.to_bytes() == raw), None)
+            if index is None:
+                ipco.children.append(prop)
+                index = len(ipco.children)
+            assoc.append(ItemPropertyAssociation(essential=essential, property_index=index))
         ipma.entries.append(ItemPropertyAssociationEntry(item_ID=item_id, associations=assoc))
     return item_id
 
 
 def add_reference(meta: MetaBox, reference_type: str, from_item: int, to_items: list[int]) -> None:
-    iref = next(c for c in meta.boxes if isinstance(c, ItemReferenceBox))
-    iref.children.append(SingleItemTypeReferenceBox(reference_type=reference_type, from_item_ID=from_item, to_item_ID=list(to_items)))
+    """Add a typed reference between items; the 'iref' box is created after 'iloc' when missing."""
+    iref = next((c for c in meta.boxes if isinstance(c, ItemReferenceBox)), None)
+    if iref is None:
+        iref = ItemReferenceBox()
+        at = next((i + 1 for i, c in enumerate(meta.children) if isinstance(c, ItemLocationBox)), len(meta.children))
+        meta.children.insert(at, iref)
+    iref.children.append(SingleItemTypeReferenceBox(reference_type, from_item, list(to_items)))
 
 
 def nnr_item(meta: MetaBox, bitstream: bytes, name: str = "model") -> int:

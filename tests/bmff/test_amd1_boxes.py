@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import bmff
-from bmff import BmffError
+from bmff import BmffError, amd1
+from bmff.boxes.file import FileTypeBox
 from bmff.boxes.amd1_groups import (NfcsGroupingParameter, NnpfaSampleGroupEntry, NnpfcSeiSampleGroupEntry,
                                     SampleToMetadataItemEntry)
 from bmff.boxes.nnr import HandlerProperty, NNRConfigurationItemProperty, NnrUnitArray
@@ -131,3 +132,36 @@ def test_nnrc_bad_unit_is_a_bmff_error():
     raw = len(raw).to_bytes(4, "big") + raw[4:]  # the box is whole, its last NNR unit is cut
     with pytest.raises(BmffError, match="nnrC: nnr_unit_size 4 runs past"):
         bmff.parse(raw)
+
+
+# --------------------------------------------------------------------------------------------- writers
+
+
+def test_mime_item_writes_an_empty_content_encoding():
+    meta = amd1.new_meta()
+    amd1.add_item(meta, "mime", b"{}", "config", content_type="application/json")
+    infe = reparse(meta).find("iinf/infe")
+    assert infe.to_bytes().endswith(b"config\0application/json\0\0")  # mp4box.js reads a byte past it otherwise
+    assert infe.content_encoding == ""
+
+
+def test_iref_is_written_only_with_references():
+    f = bmff.File([FileTypeBox()])
+    meta = amd1.file_meta(f)
+    model = amd1.nnr_item(meta, NNR)
+    assert reparse(meta).find("iref") is None
+    config = amd1.add_item(meta, "mime", b"{}", content_type="application/json")
+    amd1.add_reference(meta, "cdsc", config, [model])
+    back = reparse(meta)
+    assert [c.type for c in back.children].index("iref") == [c.type for c in back.children].index("iloc") + 1
+    assert list(amd1.references(back, "cdsc")) == [(config, [model])]
+
+
+def test_update_item_shares_an_identical_nnrc_property():
+    meta = amd1.new_meta()
+    base = amd1.nnr_item(meta, NNR)
+    update = amd1.nnr_item(meta, build_raw_float_bitstream([("w", [2], struct.pack("<2f", 3.0, 4.0))]))
+    other = amd1.nnr_item(meta, build_raw_float_bitstream([("w", [2], bytes(8))], general_profile_idc=1))
+    back = reparse(meta)
+    assert len(amd1.properties(back)) == 2
+    assert amd1.item_properties(back, base) == amd1.item_properties(back, update) != amd1.item_properties(back, other)
