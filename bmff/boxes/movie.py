@@ -251,8 +251,8 @@ class MediaHeaderBox(FullBox):
 @register()
 @dataclass
 class HandlerBox(FullBox):
-    """'hdlr'. name is None when the body holds no NUL-terminated string (QuickTime writes a counted string;
-    those bytes stay in `trailing`)."""
+    """'hdlr'. name is an ISO NUL-terminated string, or QuickTime's counted string (a length byte, no NUL:
+    `counted_name`), told apart by the NUL; None when the body holds neither (those bytes stay in `trailing`)."""
 
     TYPE = "hdlr"
     VERSIONS = (0,)
@@ -260,16 +260,32 @@ class HandlerBox(FullBox):
     handler_type: str = "vide"
     reserved: bytes = bytes(12)  # unsigned int(32)[3]
     name: str | None = ""
+    counted_name: bool = field(default=False, kw_only=True)
 
     @classmethod
     def parse_body(cls, r: Reader, ctx: Context) -> "HandlerBox":
-        return cls(r.u32(), r.fourcc(), r.read(12), _optional_cstring(r))
+        box = cls(r.u32(), r.fourcc(), r.read(12))
+        rest = r.source.read_at(r.pos, r.remaining())
+        if rest and b"\0" not in rest and rest[0] == len(rest) - 1:
+            r.u8()
+            box.name, box.counted_name = r.rest().decode("utf-8", "surrogateescape"), True
+        else:
+            box.name = _optional_cstring(r)
+        return box
 
     def build_body(self, w: Writer) -> None:
         w.u32(self.pre_defined)
         w.fourcc(self.handler_type)
         fixed_bytes(w, self.reserved, 12, "hdlr reserved")
-        if self.name is not None:
+        if self.name is None:
+            return
+        if self.counted_name:
+            raw = self.name.encode("utf-8", "surrogateescape")
+            if len(raw) > 255:
+                raise BmffError(f"a counted hdlr name holds at most 255 bytes, got {len(raw)}")
+            w.u8(len(raw))
+            w.write(raw)
+        else:
             w.cstring(self.name)
 
 

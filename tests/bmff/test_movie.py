@@ -1,11 +1,13 @@
 """mvhd/tkhd/elst/mdhd/hdlr/vmhd/smhd/dref/...: layouts, round trips of random instances, real files, fuzzing."""
 
 import struct
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings, strategies as st
 
 import bmff
+from bmff import BmffError
 from bmff.box import UnknownBox
 from bmff.boxes.movie import (DataEntryUrlBox, DataEntryUrnBox, DataInformationBox, DataReferenceBox, EditBox,
                               EditListBox, HandlerBox, MediaBox, MediaHeaderBox, MediaInformationBox,
@@ -45,11 +47,29 @@ def test_mdhd_keeps_any_16_bits():
         assert bmff.parse(raw).to_bytes() == raw
 
 
-def test_hdlr_counted_name_kept_in_trailing():
+def test_hdlr_counted_name_is_read_and_written_back_counted():
+    """QuickTime's component name: a length byte then the characters, no NUL (ffmpeg's .mov files)."""
     counted = HandlerBox(handler_type="soun", name=None).to_bytes() + b"\x0cSoundHandler"
     counted = struct.pack(">I", len(counted)) + counted[4:]
     (back,) = bmff.parse(counted).boxes
-    assert back.name is None and back.trailing == b"\x0cSoundHandler" and back.to_bytes() == counted
+    assert back.name == "SoundHandler" and back.counted_name and back.trailing == b""
+    assert back.to_bytes() == counted
+    assert HandlerBox(name="VideoHandler", counted_name=True).to_bytes().endswith(b"\x0cVideoHandler")
+    for iso in (b"\x03ab\0", b"\0", b"\x05abc"):  # a NUL, or a first byte that does not count the rest: not counted
+        raw = HandlerBox(name=None).to_bytes() + iso
+        (back,) = bmff.parse(struct.pack(">I", len(raw)) + raw[4:]).boxes
+        assert not back.counted_name and back.to_bytes()[-len(iso):] == iso
+    with pytest.raises(BmffError, match="255"):
+        HandlerBox(name="x" * 256, counted_name=True).to_bytes()
+
+
+def test_counted_handler_names_of_a_quicktime_fixture():
+    path = Path(__file__).parent / "fixtures" / "q.mov"
+    f = bmff.parse(path)
+    hdlrs = [b for b in f.walk() if isinstance(b, HandlerBox)]
+    assert [(h.name, h.counted_name) for h in hdlrs] == [("VideoHandler", True), ("DataHandler", True),
+                                                         ("SoundHandler", True), ("DataHandler", True)]
+    assert f.to_bytes() == path.read_bytes()
 
 
 def test_hdlr_round_trip_and_name():
@@ -202,8 +222,9 @@ def test_ffmpeg_fields(media):
 
 def test_mov_counted_handler_names_survive(media):
     f = bmff.parse(media["av.mov"])
-    names = [(h.name, h.trailing) for h in f.find_all("moov/trak/mdia/hdlr")]
-    assert all(n is not None or t for n, t in names)
+    hdlrs = f.find_all("moov/trak/mdia/hdlr")
+    assert [(h.name, h.counted_name, h.trailing) for h in hdlrs] == [("VideoHandler", True, b""),
+                                                                    ("SoundHandler", True, b"")]
     assert f.to_bytes() == media["av.mov"].read_bytes()
 
 

@@ -151,7 +151,7 @@ def test_streams_agree_with_ffprobe(real, name):
         assert int(stream["id"], 16) == tkhd["track_ID"]
         assert Fraction(stream["time_base"]) == Fraction(1, mdhd["timescale"])
         assert stream["codec_type"] == {"vide": "video", "soun": "audio"}[hdlr["handler_type"]]
-        if hdlr["name"] is not None:  # QuickTime's counted string is kept in the box's trailing bytes
+        if hdlr["name"] is not None:  # None: the box holds no name (QuickTime's counted string is read too)
             assert stream["tags"]["handler_name"] == hdlr["name"]
         (entry,) = t["stsd"]["fields"]["children"]
         assert stream["codec_tag_string"] == entry["type"]
