@@ -16,6 +16,7 @@ import argparse
 import functools
 import json
 import math
+import os
 import pathlib
 import signal
 import sys
@@ -284,7 +285,7 @@ def train(cfg, workdir, progress: bool = True, stop_at: int | None = None, datas
     from .model import SpriteModel
 
     workdir = pathlib.Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
+    _prepare_workdir(workdir)
     if dataset is None:
         dataset = load_dataset(cfg.data, cfg.canvas)
     cfg = configs.from_json(configs.to_json(cfg))  # own copy, references resolved: what config.json records
@@ -386,6 +387,18 @@ def train(cfg, workdir, progress: bool = True, stop_at: int | None = None, datas
         raise KeyboardInterrupt
     final_step = int(to_host(state["step"]))
     return {**last, "step": final_step, "interrupted": interrupted}
+
+
+def _prepare_workdir(workdir: pathlib.Path) -> None:
+    """Create the workdir; a path that is a file, or a place this user may not write, is a one-line UserError."""
+    if workdir.exists() and not workdir.is_dir():
+        raise UserError(f"workdir {workdir} is a file, not a folder; choose another --workdir")
+    try:
+        workdir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"cannot create workdir {workdir}: {e.strerror or e}") from None
+    if not os.access(workdir, os.W_OK | os.X_OK):
+        raise UserError(f"workdir {workdir} is not writable; choose another --workdir")
 
 
 @functools.lru_cache(maxsize=4)

@@ -110,7 +110,12 @@ def load(name_or_path: str, overrides=()) -> ml_collections.ConfigDict:
     get_config = getattr(module, "get_config", None)
     if not callable(get_config):
         raise UserError(f"config {name_or_path!r} has no get_config() function")
-    cfg = get_config()
+    try:
+        cfg = get_config()
+    except UserError:
+        raise
+    except Exception as e:  # a mistake in the user's config file: its line, not a traceback
+        raise UserError(f"config {name_or_path}: get_config() failed: {_where(e, module)}") from None
     for item in overrides:
         apply_override(cfg, item)
     return cfg
@@ -123,11 +128,27 @@ def _import_config_module(name_or_path: str):
             raise UserError(f"config file not found: {name_or_path}")
         spec = importlib.util.spec_from_file_location(f"_spritejax_config_{path.stem}", path)
         module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
+        try:
+            spec.loader.exec_module(module)
+        except SyntaxError as e:
+            raise UserError(f"config file {name_or_path}, line {e.lineno}: syntax error: {e.msg}") from None
+        except Exception as e:
+            raise UserError(f"config file {name_or_path} failed to import: {_where(e, module)}") from None
         return module
     if name_or_path not in NAMES:
         raise UserError(f"unknown config {name_or_path!r}; known: {', '.join(NAMES)} (or a path to a .py file)")
     return importlib.import_module(f"{__name__}.{name_or_path}")
+
+
+def _where(error: Exception, module) -> str:
+    """`line N: Type: message` of the innermost frame of `error` in the config module's file."""
+    import traceback
+
+    filename = getattr(module, "__file__", None)
+    lines = [f.lineno for f in traceback.extract_tb(error.__traceback__) if f.filename == filename]
+    where = f"line {lines[-1]}: " if lines else ""
+    message = " ".join(str(error).split())
+    return f"{where}{type(error).__name__}" + (f": {message}" if message else "")
 
 
 def parse_value(text: str):

@@ -1,0 +1,123 @@
+"""Mistakes a user can fix, through the real CLI in a subprocess: one line on stderr, no traceback, exit 2, and the
+inputs and the workdir left as they were.
+
+Each case is a function tmp_path -> (argv, message regex, paths whose contents must not change).
+"""
+
+import os
+import pathlib
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from spritejax import cli
+
+TINY = ["--config", "tiny", "--set", "canvas=(16,16)", "--set", "data.num_frames=4", "--set", "train.num_steps=2",
+        "--set", "train.sample_every=0", "--no-progress"]
+
+
+def snapshot(*paths):
+    """{path: bytes, or the sorted listing of a folder (recursively), or None when absent}."""
+    out = {}
+    for path in map(pathlib.Path, paths):
+        if path.is_dir():
+            out[str(path)] = sorted((str(p.relative_to(path)), p.read_bytes() if p.is_file() else None)
+                                    for p in path.rglob("*"))
+        else:
+            out[str(path)] = path.read_bytes() if path.exists() else None
+    return out
+
+
+def config_with_syntax_error(tmp_path):
+    path = tmp_path / "mine.py"
+    path.write_text("from spritejax.configs import base_config\n\ndef get_config(:\n    return base_config()\n")
+    workdir = tmp_path / "run"
+    return (["train", "--config", str(path), "--workdir", str(workdir)],
+            r"mine\.py.*line 3.*syntax", [path, workdir])
+
+
+def config_that_raises(tmp_path):
+    path = tmp_path / "mine.py"
+    path.write_text("from spritejax.configs import base_config\n\ndef get_config():\n    return base_confg()\n")
+    workdir = tmp_path / "run"
+    return (["train", "--config", str(path), "--workdir", str(workdir)],
+            r"mine\.py.*line 4.*NameError.*base_confg", [path, workdir])
+
+
+def workdir_is_a_file(tmp_path):
+    workdir = tmp_path / "notes.txt"
+    workdir.write_text("my notes\n")
+    return ["train", *TINY, "--workdir", str(workdir)], r"notes\.txt.*not a folder", [workdir]
+
+
+# Root ignores a folder's mode bits; without CAP_DAC_OVERRIDE (setpriv drops it) it is held to them like anyone.
+UNPRIVILEGED = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search", "--"]
+
+
+def _read_only_folder(tmp_path):
+    """(a chmod 0o555 folder, the command prefix under which this process cannot write it)."""
+    folder = tmp_path / "readonly"
+    folder.mkdir()
+    folder.chmod(0o555)
+    if not os.access(folder, os.W_OK):
+        return folder, []
+    probe = [*UNPRIVILEGED, sys.executable, "-c", f"import os, sys; sys.exit(os.access({str(folder)!r}, os.W_OK))"]
+    if shutil.which("setpriv") and subprocess.run(probe, capture_output=True).returncode == 0:
+        return folder, UNPRIVILEGED
+    folder.chmod(0o755)
+    pytest.skip("running as root without setpriv: a chmod 0o555 folder stays writable")
+
+
+def workdir_inside_a_read_only_folder(tmp_path):
+    folder, prefix = _read_only_folder(tmp_path)
+    return (["train", *TINY, "--workdir", str(folder / "run")], r"readonly/run.*permission denied", [folder],
+            prefix)
+
+
+def workdir_is_a_read_only_folder(tmp_path):
+    folder, prefix = _read_only_folder(tmp_path)
+    return ["train", *TINY, "--workdir", str(folder)], r"readonly.*not writable", [folder], prefix
+
+
+CASES = [config_with_syntax_error, config_that_raises, workdir_is_a_file, workdir_inside_a_read_only_folder,
+         workdir_is_a_read_only_folder]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.__name__ for c in CASES])
+def test_user_mistakes_are_one_line_exit_2_and_change_nothing(case, tmp_path):
+    argv, message, untouched, *prefix = case(tmp_path)
+    before = snapshot(*untouched)
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    proc = subprocess.run([*(prefix[0] if prefix else []), sys.executable, "-m", "spritejax", *argv], capture_output=True, text=True, env=env,
+                          cwd=tmp_path, timeout=300)
+    try:
+        lines = proc.stderr.strip().splitlines()
+        assert "Traceback" not in proc.stderr, proc.stderr
+        assert len(lines) == 1, proc.stderr
+        assert lines[0].startswith(f"spritejax {argv[0]}: error: "), lines[0]
+        assert re.search(message, lines[0], re.IGNORECASE), lines[0]
+        assert proc.returncode == 2, (proc.returncode, proc.stderr)
+        assert snapshot(*untouched) == before
+    finally:
+        for path in untouched:
+            if path.is_dir():
+                path.chmod(0o755)
+
+
+def test_unwritable_workdir_is_a_user_error_even_as_root(tmp_path, monkeypatch, capsys):
+    """Where the read-only cases above skip (root without setpriv), the folder's creation fails here as it would
+    in a read-only place, in process."""
+    real_mkdir = pathlib.Path.mkdir
+
+    def mkdir(self, *args, **kwargs):
+        if self.name == "run":
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_mkdir(self, *args, **kwargs)
+
+    monkeypatch.setattr(pathlib.Path, "mkdir", mkdir)
+    assert cli.main(["train", *TINY, "--workdir", str(tmp_path / "ro" / "run")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and re.search(r"ro/run.*permission denied", err[0], re.IGNORECASE), err
