@@ -5,9 +5,10 @@ An NNR bitstream is a sequence of nnr_unit()s, each `nnr_unit_size_flag u(1); nn
 partial_data_counter_present_flag u(1); [partial_data_counter u(8)]` and the type's own header and payload.
 
 Typed here: the start unit (STR), the model parameter set (MPS) and the compressed data unit (NDU) as far as
-a tensor stored uncompressed needs. Every other unit, and any typed unit using a feature this module does not
-model (codebooks, decompositions, entry points, multiple topology elements), stays a plain `NnrUnit` whose
-body is kept as bytes: parsing then building always gives back the bytes that were read.
+a tensor stored uncompressed needs, each a dataclass of its own fields on `NnrUnitBase` (the common header).
+Every other unit, and any typed unit using a feature this module does not model (codebooks, decompositions,
+entry points, multiple topology elements), stays a plain `NnrUnit` whose body is kept as bytes: parsing then
+building always gives back the bytes that were read.
 """
 
 from __future__ import annotations
@@ -34,8 +35,8 @@ _LARGE_SIZE_LIMIT = 1 << 31
 
 
 @dataclass
-class NnrUnit:
-    """Any NNR unit: the common header plus the type-specific header and payload as bytes.
+class NnrUnitBase:
+    """The common header of every NNR unit; subclasses add their type's header and payload.
 
     `nnr_unit_size_flag` remembers the size coding that was read (None: the shortest that fits), so a parsed
     unit writes back byte-exact.
@@ -44,7 +45,6 @@ class NnrUnit:
     nnr_unit_type: int = NNR_AGG
     independently_decodable_flag: int = 1
     partial_data_counter: int | None = None  # partial_data_counter_present_flag == (this is not None)
-    body: bytes = b""
     nnr_unit_size_flag: int | None = field(default=None, kw_only=True, compare=False)
 
     TYPED: ClassVar[int | None] = None  # unit type a subclass models
@@ -54,7 +54,8 @@ class NnrUnit:
         return UNIT_TYPE_NAMES.get(self.nnr_unit_type, f"reserved({self.nnr_unit_type})")
 
     def build_body(self, w: BitWriter) -> None:
-        w.write_bytes(self.body)
+        """The type's header and payload, after the common header."""
+        raise NotImplementedError
 
     def to_bytes(self) -> bytes:
         if not 0 <= self.nnr_unit_type < 64:
@@ -77,9 +78,19 @@ class NnrUnit:
         return head.to_bytes(2 + 2 * flag, "big") + rest
 
     @classmethod
-    def parse_body(cls, r: BitReader, unit: "NnrUnit", state: "ParseState") -> "NnrUnit":
+    def parse_body(cls, r: BitReader, unit: "NnrUnit", state: "ParseState") -> "NnrUnitBase":
         """Subclasses read their header and payload from r (positioned after the common header)."""
         raise NotImplementedError
+
+
+@dataclass
+class NnrUnit(NnrUnitBase):
+    """A unit whose type (or the syntax it uses) is not modelled here: its header and payload kept as bytes."""
+
+    body: bytes = b""
+
+    def build_body(self, w: BitWriter) -> None:
+        w.write_bytes(self.body)
 
 
 @dataclass
@@ -90,7 +101,7 @@ class ParseState:
 
 
 @dataclass
-class StartUnit(NnrUnit):
+class StartUnit(NnrUnitBase):
     """NNR_STR: `general_profile_idc u(8)`, empty payload."""
 
     nnr_unit_type: int = NNR_STR
@@ -106,7 +117,7 @@ class StartUnit(NnrUnit):
 
 
 @dataclass
-class ModelParameterSetUnit(NnrUnit):
+class ModelParameterSetUnit(NnrUnitBase):
     """NNR_MPS: empty header; payload of flags, optional quantization parameters, then byte_alignment().
 
     The performance maps that the four map flags announce are kept as bytes in `performance_maps`
@@ -167,7 +178,7 @@ class ModelParameterSetUnit(NnrUnit):
 
 
 @dataclass
-class CompressedDataUnit(NnrUnit):
+class CompressedDataUnit(NnrUnitBase):
     """NNR_NDU: nnr_compressed_data_unit_header() for one topology element, then the payload as bytes.
 
     For NNR_PT_RAW_FLOAT the payload is prod(tensor_dimensions) little-endian float32 values.
@@ -272,7 +283,7 @@ class _Untyped(Exception):
     """A typed parser met a feature it does not model: the unit is kept as a plain NnrUnit."""
 
 
-_TYPED_CLASSES: dict[int, type[NnrUnit]] = {c.TYPED: c for c in (StartUnit, ModelParameterSetUnit,
+_TYPED_CLASSES: dict[int, type[NnrUnitBase]] = {c.TYPED: c for c in (StartUnit, ModelParameterSetUnit,
                                                                   CompressedDataUnit)}
 
 
@@ -284,7 +295,7 @@ def _common(unit: NnrUnit) -> dict:
 # --------------------------------------------------------------------------------------------- parsing
 
 
-def parse_unit(data: bytes, offset: int = 0, state: ParseState | None = None) -> tuple[NnrUnit, int]:
+def parse_unit(data: bytes, offset: int = 0, state: ParseState | None = None) -> tuple[NnrUnitBase, int]:
     """The unit starting at data[offset:], and the offset just after it."""
     state = state if state is not None else ParseState()
     if len(data) - offset < 3:
@@ -305,7 +316,7 @@ def parse_unit(data: bytes, offset: int = 0, state: ParseState | None = None) ->
     generic = NnrUnit(unit_type, indep, counter, nnr_unit_size_flag=flag)
     body_start = r.pos // 8
     generic.body = raw[body_start:]
-    unit: NnrUnit = generic
+    unit: NnrUnitBase = generic
     cls = _TYPED_CLASSES.get(unit_type)
     if cls is not None:
         saved = ParseState(**vars(state))
@@ -320,7 +331,7 @@ def parse_unit(data: bytes, offset: int = 0, state: ParseState | None = None) ->
     return unit, offset + size
 
 
-def parse_units(data: bytes, state: ParseState | None = None) -> list[NnrUnit]:
+def parse_units(data: bytes, state: ParseState | None = None) -> list[NnrUnitBase]:
     """Every NNR unit in data (an NNR bitstream, the item data of an 'nnr1' item, ...)."""
     state = state if state is not None else ParseState()
     units, pos = [], 0
@@ -330,7 +341,7 @@ def parse_units(data: bytes, state: ParseState | None = None) -> list[NnrUnit]:
     return units
 
 
-def units_to_bytes(units: list[NnrUnit]) -> bytes:
+def units_to_bytes(units: list[NnrUnitBase]) -> bytes:
     return b"".join(u.to_bytes() for u in units)
 
 
@@ -353,12 +364,12 @@ def build_raw_float_ndu(name: str, dims: list[int], data: bytes) -> bytes:
 
 def build_raw_float_bitstream(tensors: list[tuple[str, list[int], bytes]], general_profile_idc: int = 0) -> bytes:
     """A complete NNR bitstream: start unit, model parameter set, then one raw-float NDU per tensor."""
-    units: list[NnrUnit] = [StartUnit(general_profile_idc=general_profile_idc), ModelParameterSetUnit()]
+    units: list[NnrUnitBase] = [StartUnit(general_profile_idc=general_profile_idc), ModelParameterSetUnit()]
     units += [raw_float_ndu(name, dims, data) for name, dims, data in tensors]
     return units_to_bytes(units)
 
 
-def raw_float_tensors(units: list[NnrUnit]) -> list[tuple[str, list[int], bytes]]:
+def raw_float_tensors(units: list[NnrUnitBase]) -> list[tuple[str, list[int], bytes]]:
     """(name, dims, float32 LE bytes) of every raw-float NDU with a name and dimensions, in order."""
     out = []
     for u in units:
@@ -372,7 +383,7 @@ def raw_float_tensors(units: list[NnrUnit]) -> list[tuple[str, list[int], bytes]
     return out
 
 
-def split_config_units(units: list[NnrUnit]) -> tuple[list[NnrUnit], list[NnrUnit]]:
+def split_config_units(units: list[NnrUnitBase]) -> tuple[list[NnrUnitBase], list[NnrUnitBase]]:
     """(units an 'nnrC' property may carry, the rest for the item data), each in bitstream order."""
     return ([u for u in units if u.nnr_unit_type in CONFIG_UNIT_TYPES],
             [u for u in units if u.nnr_unit_type not in CONFIG_UNIT_TYPES])

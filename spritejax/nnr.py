@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from bmff.box import BmffError
-from bmff.nnr_units import (NNR_PT_INT, NNR_PT_RAW_FLOAT, CompressedDataUnit, ModelParameterSetUnit, NnrUnit,
+from bmff.nnr_units import (NNR_PT_INT, NNR_PT_RAW_FLOAT, CompressedDataUnit, ModelParameterSetUnit, NnrUnitBase,
                             StartUnit, parse_units)
 
 from .errors import UserError
@@ -68,11 +68,11 @@ def _quantize(x: np.ndarray, bits: int) -> tuple[np.ndarray, float]:
     return q, step
 
 
-def encode(tensors: dict[str, np.ndarray], bits: int | None = None) -> list[NnrUnit]:
+def encode(tensors: dict[str, np.ndarray], bits: int | None = None) -> list[NnrUnitBase]:
     """Start unit, model parameter set, then one NDU per tensor (sorted by name)."""
     if bits is not None and bits not in _INT_DTYPES:
         raise UserError(f"quantization supports {sorted(_INT_DTYPES)} bits, not {bits}")
-    units: list[NnrUnit] = [StartUnit(general_profile_idc=0), ModelParameterSetUnit()]
+    units: list[NnrUnitBase] = [StartUnit(general_profile_idc=0), ModelParameterSetUnit()]
     for name, value in tensors.items():
         x = np.asarray(value, dtype=np.float32)
         dims = list(x.shape)
@@ -89,7 +89,7 @@ def encode(tensors: dict[str, np.ndarray], bits: int | None = None) -> list[NnrU
     return units
 
 
-def decode(units: list[NnrUnit]) -> dict[str, np.ndarray]:
+def decode(units: list[NnrUnitBase]) -> dict[str, np.ndarray]:
     """{name: float32 array} from the NDUs of a bitstream written by `encode` (either mode)."""
     raw: dict[str, np.ndarray] = {}
     ints: dict[str, np.ndarray] = {}

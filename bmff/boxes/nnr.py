@@ -9,13 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..box import Box, BmffError, Context, FullBox, Reader, Writer, register
-from ..nnr_units import ModelParameterSetUnit, NnrUnit, ParseState, parse_unit
+from ..nnr_units import ModelParameterSetUnit, NnrUnitBase, ParseState, parse_unit
 
 
 @dataclass
 class NnrUnitArray:
     nnr_unit_type: int
-    nnr_units: list[NnrUnit] = field(default_factory=list)
+    nnr_units: list[NnrUnitBase] = field(default_factory=list)
     reserved: int = 0  # bit(2), 0 by syntax; kept so a file writes back as read
 
 
@@ -29,14 +29,14 @@ class NNRConfigurationItemProperty(FullBox):
     arrays: list[NnrUnitArray] = field(default_factory=list)
 
     @classmethod
-    def from_units(cls, units: list[NnrUnit]) -> "NNRConfigurationItemProperty":
+    def from_units(cls, units: list[NnrUnitBase]) -> "NNRConfigurationItemProperty":
         """Group units into arrays by type, in first-appearance order of each type."""
         by_type: dict[int, NnrUnitArray] = {}
         for u in units:
             by_type.setdefault(u.nnr_unit_type, NnrUnitArray(u.nnr_unit_type)).nnr_units.append(u)
         return cls(arrays=list(by_type.values()))
 
-    def units(self) -> list[NnrUnit]:
+    def units(self) -> list[NnrUnitBase]:
         """The units in appearance order: the head of the item's NNR bitstream."""
         return [u for a in self.arrays for u in a.nnr_units]
 

@@ -10,8 +10,10 @@ import pytest
 import bmff
 from bmff.box import UnknownBox
 from bmff.boxes.file import FileTypeBox, MediaDataBox, MovieBox
+from bmff.boxes.nnr import NNRConfigurationItemProperty
 from bmff.boxes.restricted import SchemeTypeBox
 from bmff.cli import main
+from bmff.nnr_units import NNR_LPS, NnrUnit, build_raw_float_bitstream, parse_units
 
 
 def small_file(tmp_path, *boxes):
@@ -149,3 +151,16 @@ def test_validate_json(capsys, tmp_path):
     assert doc["findings"][0] == {"check": "ftyp-first", "severity": "error", "path": "mdat",
                                   "message": "the first box is 'mdat'; 'ftyp' (or 'styp' for a segment) shall "
                                              "come first, only 'free'/'skip' may precede it"}
+
+
+def test_dump_shows_nnr_units_by_their_own_fields(capsys, tmp_path):
+    typed = parse_units(build_raw_float_bitstream([("w", [1], bytes(4))]))[:2]
+    path = small_file(tmp_path, NNRConfigurationItemProperty.from_units([*typed, NnrUnit(NNR_LPS, body=b"\1\2")]))
+    rc, out, _ = run(capsys, "dump", str(path))
+    assert rc == 0
+    assert "StartUnit(nnr_unit_type=0, independently_decodable_flag=1, partial_data_counter=None, " in out
+    assert "general_profile_idc=0)" in out and "mps_quantization_method_flags=0" in out
+    assert out.count("body=") == 1 and "NnrUnit(nnr_unit_type=2" in out and "body=<2 bytes: 01 02>" in out
+    rc, out, _ = run(capsys, "dump", "--json", str(path))
+    start, mps, lps = (u for a in json.loads(out)["boxes"][0]["fields"]["arrays"] for u in a["nnr_units"])
+    assert "body" not in start and "body" not in mps and lps["body"] == {"length": 2, "hex": "0102"}
