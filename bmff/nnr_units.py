@@ -85,9 +85,14 @@ class NnrUnitBase:
 
 @dataclass
 class NnrUnit(NnrUnitBase):
-    """A unit whose type (or the syntax it uses) is not modelled here: its header and payload kept as bytes."""
+    """A unit whose type (or the syntax it uses) is not modelled here: its header and payload kept as bytes.
+
+    `untyped_reason` says why the parser of its type gave up (None: the type has no parser here), so a reader
+    can say which units it could not read instead of missing their contents later.
+    """
 
     body: bytes = b""
+    untyped_reason: str | None = field(default=None, kw_only=True, compare=False)
 
     def build_body(self, w: BitWriter) -> None:
         w.write_bytes(self.body)
@@ -316,19 +321,21 @@ def parse_unit(data: bytes, offset: int = 0, state: ParseState | None = None) ->
     generic = NnrUnit(unit_type, indep, counter, nnr_unit_size_flag=flag)
     body_start = r.pos // 8
     generic.body = raw[body_start:]
-    unit: NnrUnitBase = generic
     cls = _TYPED_CLASSES.get(unit_type)
-    if cls is not None:
-        saved = ParseState(**vars(state))
-        try:
-            typed = cls.parse_body(r, generic, state)
-            if typed.to_bytes() == raw:
-                unit = typed
-            else:
-                state.__dict__.update(vars(saved))
-        except (_Untyped, BmffError):
-            state.__dict__.update(vars(saved))
-    return unit, offset + size
+    if cls is None:
+        return generic, offset + size
+    saved = ParseState(**vars(state))
+    try:
+        typed = cls.parse_body(r, generic, state)
+        if typed.to_bytes() == raw:
+            return typed, offset + size
+        generic.untyped_reason = "its fields do not write back the bytes that were read"
+    except _Untyped as e:
+        generic.untyped_reason = f"{e} not modelled"
+    except BmffError as e:
+        generic.untyped_reason = e.message
+    state.__dict__.update(vars(saved))
+    return generic, offset + size
 
 
 def parse_units(data: bytes, state: ParseState | None = None) -> list[NnrUnitBase]:

@@ -143,7 +143,10 @@ def _latest(f: bmff.File) -> tuple[MetaBox, list[int], dict[str, np.ndarray]]:
             data = amd1.nnr_bitstream(f, meta, item_id)
         except bmff.BmffError as e:
             raise UserError(f"NNR item {item_id} is unreadable (truncated file?): {e}") from None
-        flat.update(nnr.decode_bytes(data))
+        try:
+            flat.update(nnr.decode_bytes(data))
+        except UserError as e:
+            raise UserError(f"NNR item {item_id}: {e}") from None
     return meta, chain, flat
 
 

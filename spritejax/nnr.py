@@ -13,8 +13,8 @@ from __future__ import annotations
 import numpy as np
 
 from bmff.box import BmffError
-from bmff.nnr_units import (NNR_PT_INT, NNR_PT_RAW_FLOAT, CompressedDataUnit, ModelParameterSetUnit, NnrUnitBase,
-                            StartUnit, parse_units)
+from bmff.nnr_units import (NNR_PT_INT, NNR_PT_RAW_FLOAT, CompressedDataUnit, ModelParameterSetUnit, NnrUnit,
+                            NnrUnitBase, StartUnit, parse_units)
 
 from .errors import UserError
 
@@ -90,7 +90,18 @@ def encode(tensors: dict[str, np.ndarray], bits: int | None = None) -> list[NnrU
 
 
 def decode(units: list[NnrUnitBase]) -> dict[str, np.ndarray]:
-    """{name: float32 array} from the NDUs of a bitstream written by `encode` (either mode)."""
+    """{name: float32 array} from the NDUs of a bitstream written by `encode` (either mode).
+
+    A unit bmff could not type (another encoder's syntax, or a unit type this reader has no use for) is refused by
+    number and reason: skipping it would only surface later as tensors missing from the model.
+    """
+    unreadable = [(i, u) for i, u in enumerate(units, 1) if isinstance(u, NnrUnit)]
+    if unreadable:
+        listed = "; ".join(f"unit {i} ({u.type_name}, {len(u.to_bytes())} bytes: "
+                           f"{u.untyped_reason or 'a unit type this reader does not use'})" for i, u in unreadable[:5])
+        more = f"; … {len(unreadable) - 5} more" if len(unreadable) > 5 else ""
+        raise UserError(f"{len(unreadable)} NNR unit{'s' if len(unreadable) > 1 else ''} could not be read: "
+                        f"{listed}{more}")
     raw: dict[str, np.ndarray] = {}
     ints: dict[str, np.ndarray] = {}
     for u in units:

@@ -7,7 +7,7 @@ from hypothesis import given, settings, strategies as st
 
 from bmff import BmffError
 from bmff.bits import BitReader, BitWriter
-from bmff.nnr_units import (NNR_AGG, NNR_LPS, NNR_MPS, NNR_NDU, NNR_PT_INT, NNR_QNT, NNR_STR, NNR_TPL,
+from bmff.nnr_units import (NNR_AGG, NNR_LPS, NNR_MPS, NNR_NDU, NNR_PT_FLOAT, NNR_PT_INT, NNR_QNT, NNR_STR, NNR_TPL,
                             CompressedDataUnit, ModelParameterSetUnit, NnrUnit, ParseState, StartUnit,
                             build_raw_float_bitstream, build_raw_float_ndu, parse_unit, parse_units,
                             raw_float_tensors, split_config_units, units_to_bytes)
@@ -101,6 +101,17 @@ def test_unmodelled_features_stay_as_bytes():
     raw = (len(body) + 2).to_bytes(2, "big") + body
     (unit,) = parse_units(raw)
     assert type(unit) is NnrUnit and unit.to_bytes() == raw
+    assert unit.untyped_reason == "entry points not modelled"
+
+
+def test_every_unit_is_kept_and_says_why_it_is_untyped():
+    codebook = CompressedDataUnit(nnr_compressed_data_unit_payload_type=NNR_PT_FLOAT, codebook_present_flag=1,
+                                  topology_elem_id="w", tensor_dimensions=[1], payload=bytes(4))
+    raw = units_to_bytes([StartUnit(general_profile_idc=1), codebook, NnrUnit(NNR_TPL, body=b"\1")])
+    start, ndu, tpl = parse_units(raw)
+    assert start == StartUnit(general_profile_idc=1) and units_to_bytes([start, ndu, tpl]) == raw
+    assert type(ndu) is NnrUnit and ndu.nnr_unit_type == NNR_NDU and ndu.untyped_reason == "codebook not modelled"
+    assert type(tpl) is NnrUnit and tpl.untyped_reason is None  # no parser for the type: nothing failed
 
 
 @pytest.mark.parametrize("raw, message", [

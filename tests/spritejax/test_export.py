@@ -11,6 +11,7 @@ import pytest
 
 import bmff
 from bmff import validate
+from bmff.nnr_units import NNR_PT_FLOAT, CompressedDataUnit
 from spritejax import configs, export
 from spritejax.errors import UserError
 from spritejax.model import SpriteModel
@@ -138,3 +139,16 @@ def test_clear_errors(trained, tmp_path):
     (tmp_path / "mismatch.mp4").write_bytes(f.to_bytes())
     with pytest.raises(UserError, match="shape|missing"):
         export.load(tmp_path / "mismatch.mp4")
+
+
+def test_import_names_the_nnr_units_it_cannot_read(tmp_path):
+    """Another encoder's bitstream (profile 1, a codebook NDU): the units are named, not reported missing later."""
+    units = export.nnr.encode({"w": np.zeros(2, np.float32)})
+    units[0].general_profile_idc = 1
+    units.append(CompressedDataUnit(nnr_compressed_data_unit_payload_type=NNR_PT_FLOAT, codebook_present_flag=1,
+                                    topology_elem_id="v", tensor_dimensions=[2], payload=bytes(8)))
+    f = bmff.File([bmff.boxes.file.FileTypeBox("iso8", 0, ["iso8"])])
+    export._add_model(f, export.units_to_bytes(units), configs.load("tiny"))
+    (tmp_path / "other.mp4").write_bytes(f.to_bytes())
+    with pytest.raises(UserError, match=r"NNR item 1: 1 NNR unit could not be read: unit 4 \(NNR_NDU, .*codebook"):
+        export.load(tmp_path / "other.mp4")

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from bmff.nnr_units import NNR_PT_INT, NNR_PT_RAW_FLOAT, parse_units, units_to_bytes
+from bmff.nnr_units import NNR_PT_FLOAT, NNR_PT_INT, NNR_PT_RAW_FLOAT, CompressedDataUnit, parse_units, units_to_bytes
 from spritejax import nnr
 from spritejax.errors import UserError
 
@@ -58,6 +58,17 @@ def test_truncated_bitstream_is_user_error():
     data = units_to_bytes(nnr.encode(nnr.flatten(_tree(np.random.default_rng(3)))))
     with pytest.raises(UserError):
         nnr.decode_bytes(data[:-7])
+
+
+def test_units_that_cannot_be_read_are_named():
+    """A third-party bitstream (here profile 1 with a codebook NDU) must not end in a misleading 'missing tensors'."""
+    units = nnr.encode(nnr.flatten(_tree(np.random.default_rng(4))))
+    units[0].general_profile_idc = 1
+    units.insert(3, CompressedDataUnit(nnr_compressed_data_unit_payload_type=NNR_PT_FLOAT, codebook_present_flag=1,
+                                       topology_elem_id="extra", tensor_dimensions=[2], payload=bytes(8)))
+    with pytest.raises(UserError, match=r"1 NNR unit could not be read: unit 4 \(NNR_NDU, \d+ bytes: codebook not "
+                                        r"modelled\)"):
+        nnr.decode_bytes(units_to_bytes(units))
 
 
 @settings(max_examples=40, deadline=None)
