@@ -1,7 +1,7 @@
 """`python -m bmff dump|validate FILE`: inspect any ISO base media file, and check its structure.
 
-Exit codes: 0 fine; 1 validate found errors; 2 usage error or a file that cannot be parsed (one line on
-stderr with the BmffError's message, offset and box path).
+Exit codes: 0 fine; 1 validate found errors, or dump found no boxes at all (one line on stderr); 2 usage error
+or a file that cannot be parsed (one line on stderr with the BmffError's message, offset and box path).
 """
 
 from __future__ import annotations
@@ -30,6 +30,9 @@ def _dump(args: argparse.Namespace) -> int:
     else:
         for line in file_lines(f, args.max_items, args.max_bytes):
             sys.stdout.write(line + "\n")
+    if not f.boxes:  # an error to validate as well ('ftyp-first'): say it rather than print nothing
+        print(f"bmff dump: error: the file holds no boxes ({f.source.size} bytes)", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -164,3 +164,13 @@ def test_dump_shows_nnr_units_by_their_own_fields(capsys, tmp_path):
     rc, out, _ = run(capsys, "dump", "--json", str(path))
     start, mps, lps = (u for a in json.loads(out)["boxes"][0]["fields"]["arrays"] for u in a["nnr_units"])
     assert "body" not in start and "body" not in mps and lps["body"] == {"length": 2, "hex": "0102"}
+
+
+@pytest.mark.parametrize("content", [b"", b"abc"])
+def test_dump_of_a_file_without_boxes_says_so_and_exits_1(tmp_path, content):
+    path = tmp_path / "empty.bin"
+    path.write_bytes(content)
+    proc = subprocess.run([sys.executable, "-m", "bmff", "dump", str(path)], capture_output=True, text=True)
+    assert proc.returncode == 1  # as validate, whose 'ftyp-first' check makes it an error
+    assert proc.stderr == f"bmff dump: error: the file holds no boxes ({len(content)} bytes)\n"
+    assert proc.stdout == ("trailing = <3 bytes: 61 62 63>\n" if content else "")
