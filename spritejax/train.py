@@ -289,6 +289,8 @@ def train(cfg, workdir, progress: bool = True, stop_at: int | None = None, datas
     if dataset is None:
         dataset = load_dataset(cfg.data, cfg.canvas)
     cfg = configs.from_json(configs.to_json(cfg))  # own copy, references resolved: what config.json records
+    if cfg.data.path:  # recorded absolute, so eval / render / a resume from another folder find the data
+        cfg.data.path = os.path.abspath(cfg.data.path)
     model = SpriteModel.from_config(cfg)
     tc = cfg.train
     lead = jax.process_index() == 0

@@ -6,6 +6,7 @@ load_dataset(cfg.data, cfg.canvas) is the one entry point train/eval/demo use; s
 from __future__ import annotations
 
 import inspect
+import os
 
 from spritejax.data.dataset import Dataset, holdout_split
 from spritejax.data.iterator import BatchIterator, global_indices
@@ -91,4 +92,8 @@ def _require_path(cfg, source: str) -> str:
     path = cfg.path
     if not path:
         raise UserError(f"data.source={source!r} needs data.path (e.g. --set data.path=/data/frames)")
-    return str(path)
+    path = str(path)
+    if not os.path.exists(path):
+        where = "" if os.path.isabs(path) else f" (looked for {os.path.abspath(path)}, relative to the current folder)"
+        raise UserError(f"data.path {path}: no such {'file or folder' if source == 'folder' else 'video file'}{where}")
+    return path

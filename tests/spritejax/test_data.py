@@ -3,6 +3,7 @@
 import importlib.util
 import json
 import os
+import re
 
 import numpy as np
 import pytest
@@ -350,3 +351,10 @@ def test_data_options_come_from_the_config_schema(tmp_path):
         load_dataset({"source": "folder", "path": str(small), "resise": "nearest"}, (8, 8))
     with pytest.raises(UserError, match="unknown data.atari option.*frameskip"):
         load_dataset({"source": "atari", "num_frames": 2, "atari": {"frameskip": 2}}, (8, 8))
+
+
+@pytest.mark.parametrize("source, path", [("video", "clips/a.mp4"), ("folder", "frames")])
+def test_a_missing_relative_path_says_where_it_looked(tmp_path, monkeypatch, source, path):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(UserError, match=f"{path}.*looked for {re.escape(str(tmp_path / path))}"):
+        load_dataset({"source": source, "path": path}, (8, 8))

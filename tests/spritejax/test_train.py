@@ -233,3 +233,12 @@ def test_two_processes_on_loopback_match_one(tmp_path, reference_run):
     assert ours[0]["loss"] == pytest.approx(reference[0]["loss"], rel=1e-5)
     assert ours[0]["grad_norm"] == pytest.approx(reference[0]["grad_norm"], rel=1e-3)
     assert ours[-1]["loss"] == pytest.approx(reference[-1]["loss"], rel=0.2)
+
+
+def test_a_relative_data_path_is_recorded_absolute(tmp_path, monkeypatch, dataset):
+    """eval / render / a --config-less resume read config.json from any folder: it must not hold a relative path."""
+    monkeypatch.chdir(tmp_path)
+    cfg = tiny("train.num_steps=1", "data.source=folder", "data.path=frames")
+    train.train(cfg, "run", progress=False, dataset=dataset)
+    recorded = train.load_config(tmp_path / "run").data.path
+    assert recorded == str(tmp_path / "frames") and cfg.data.path == "frames"
