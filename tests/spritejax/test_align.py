@@ -20,8 +20,8 @@ def _scene(dx: int, dy: int, row: int, col: int, seed: int = 0):
     sprite[2:6, 3:6, 3] = 1.0
     frames = np.full((1, 32, 32, 3), BG, np.float32)
     top, left = row * GEOM.cell - GEOM.pad + 2 + dy, col * GEOM.cell - GEOM.pad + 3 + dx
-    y0, x0 = max(top, 0), max(left, 0)
-    frames[0, y0:top + 4, x0:left + 3] = sprite[2 + y0 - top:6, 3 + x0 - left:6, :3]
+    assert top >= 0 and left >= 0 and top + 4 <= 32 and left + 3 <= 32, "the sprite must lie on the canvas"
+    frames[0, top:top + 4, left:left + 3] = sprite[2:6, 3:6, :3]
     sprites = np.zeros((1, 1, GEOM.grid_h, GEOM.grid_w, 8, 8, 4), np.float32)
     sprites[0, 0, row, col] = sprite
     return jnp.asarray(frames), jnp.asarray(sprites)
@@ -30,10 +30,10 @@ def _scene(dx: int, dy: int, row: int, col: int, seed: int = 0):
 @settings(max_examples=25, deadline=None)
 @given(dx=st.integers(-2, 2), dy=st.integers(-2, 2), row=st.integers(0, 7), col=st.integers(0, 7))
 def test_recovers_the_integer_shift_and_the_frame(dx, dy, row, col):
-    frames, sprites = _scene(dx, dy, row, col)
     top, left = row * GEOM.cell - GEOM.pad + 2 + dy, col * GEOM.cell - GEOM.pad + 3 + dx
     if top < 0 or left < 0 or top + 4 > 32 or left + 3 > 32:
         return  # partly off the canvas: the shift is ambiguous there (see the border test)
+    frames, sprites = _scene(dx, dy, row, col)
     offsets = align.correlation_offsets(frames, sprites, GEOM, 2, 0.01)
     np.testing.assert_allclose(np.asarray(offsets[0, 0, row, col]), [dx, dy], atol=1e-4)
     placed = render.translate(sprites, offsets)
