@@ -208,15 +208,19 @@ def global_batch(mesh, local_frames_bhw3: np.ndarray, local_ids_b: np.ndarray, g
 
 
 class MetricsLog:
-    """metrics.jsonl (appended, so a resumed run continues it) + TensorBoard events; process 0 only."""
+    """metrics.jsonl (appended, so a resumed run continues it) + TensorBoard events; process 0 only.
 
-    def __init__(self, workdir: pathlib.Path, enabled: bool):
+    A run resumed from `start_step` first drops what a killed run logged past that step (rows of steps the
+    checkpoint does not hold, a half-written last line; TensorBoard's purge_step), so steps stay increasing."""
+
+    def __init__(self, workdir: pathlib.Path, enabled: bool, start_step: int = 0):
         self.enabled = enabled
         if enabled:
             from tensorboardX import SummaryWriter
 
+            _drop_rows_after(workdir / "metrics.jsonl", start_step)
             self.jsonl = open(workdir / "metrics.jsonl", "a")
-            self.tb = SummaryWriter(str(workdir / "tensorboard"))
+            self.tb = SummaryWriter(str(workdir / "tensorboard"), purge_step=start_step + 1)
 
     def write(self, step: int, metrics: dict) -> None:
         if not self.enabled:
@@ -234,6 +238,26 @@ class MetricsLog:
         if self.enabled:
             self.jsonl.close()
             self.tb.close()
+
+
+def _drop_rows_after(path: pathlib.Path, step: int) -> None:
+    """Rewrite metrics.jsonl without rows past `step` or lines that do not parse (atomically; untouched if clean)."""
+    if not path.is_file():
+        return
+    text = path.read_text()
+    keep = []
+    for line in text.splitlines():
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(row, dict) and isinstance(row.get("step"), int) and row["step"] <= step:
+            keep.append(line)
+    kept = "".join(line + "\n" for line in keep)
+    if kept != text:
+        partial = path.with_name(path.name + ".tmp")
+        partial.write_text(kept)
+        os.replace(partial, path)
 
 
 def sample_grid(frames_bhw3, recon_rows) -> np.ndarray:
@@ -317,7 +341,7 @@ def train(cfg, workdir, progress: bool = True, stop_at: int | None = None, datas
     step_fn = make_train_step(model, cfg, mesh)
     start = int(to_host(state["step"]))
     end = tc.num_steps if stop_at is None else min(int(stop_at), tc.num_steps)
-    log = MetricsLog(workdir, enabled=lead)
+    log = MetricsLog(workdir, enabled=lead, start_step=start)
     sampler = _Sampler(model, cfg, dataset, workdir, log, enabled=tc.sample_every > 0)
     # A terminal gets a live bar; a log file (nohup, batch jobs) one line per 30 s instead of ten per second.
     interval = {"mininterval": 0.1} if sys.stderr.isatty() else {"mininterval": 30.0, "maxinterval": 30.0}

@@ -242,3 +242,15 @@ def test_a_relative_data_path_is_recorded_absolute(tmp_path, monkeypatch, datase
     train.train(cfg, "run", progress=False, dataset=dataset)
     recorded = train.load_config(tmp_path / "run").data.path
     assert recorded == str(tmp_path / "frames") and cfg.data.path == "frames"
+
+
+def test_resume_drops_metrics_logged_past_the_restored_step(tmp_path, dataset):
+    """A run killed after logging steps its last checkpoint does not hold logs them again when resumed: the
+    rows past the restored step (and a half-written last line) go, so metrics.jsonl stays one row per step."""
+    cfg = tiny("train.num_steps=10")  # log every step, checkpoint every 4
+    train.train(cfg, tmp_path, progress=False, stop_at=8, dataset=dataset)
+    shutil.rmtree(tmp_path / "checkpoints" / "8")  # the kill: steps 5..8 logged, step 4 the last checkpoint
+    with open(tmp_path / "metrics.jsonl", "a") as f:
+        f.write('{"step": 9, "lo')
+    assert train.train(cfg, tmp_path, progress=False, dataset=dataset)["step"] == 10
+    assert [row["step"] for row in read_metrics(tmp_path)] == list(range(1, 11))
