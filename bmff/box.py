@@ -16,8 +16,22 @@ MAX_DEPTH = 64  # nesting deeper than this is treated as an attack or a corrupt 
 _CHUNK = 1 << 16  # window of the file source's read cache, and of streamed payload copies
 
 
+def printable(text: str) -> str:
+    """text with each non-printable character as its Python escape (\\x00, \\r, \\n): 4CCs and strings read
+    from a file ('\\x00\\x10JF' from a JPEG) then cannot put control bytes or line breaks into a message."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def is_fourcc(raw: bytes) -> bool:
+    """Four printable ASCII bytes, as every registered box type is."""
+    return len(raw) == 4 and all(0x20 <= c <= 0x7E for c in raw)
+
+
 class BmffError(Exception):
-    """A malformed or unsupported file: carries the absolute byte offset and the box path."""
+    """A malformed or unsupported file: carries the absolute byte offset and the box path.
+
+    `message` and `path` are kept as read; the text of the error has them `printable`.
+    """
 
     def __init__(self, message: str, offset: int | None = None, path: str = ""):
         self.message, self.offset, self.path = message, offset, path
@@ -26,7 +40,7 @@ class BmffError(Exception):
             where.append(path)
         if offset is not None:
             where.append(f"offset {offset}")
-        super().__init__(f"{message} ({', '.join(where)})" if where else message)
+        super().__init__(printable(f"{message} ({', '.join(where)})" if where else message))
 
 
 # --------------------------------------------------------------------------------------------- sources
@@ -230,6 +244,13 @@ class Writer:
 
 
 # --------------------------------------------------------------------------------------------- headers
+
+
+def plausible_header(head: bytes) -> bool:
+    """Whether bytes can start a box: a size of 0, 1 or at least 8, then a printable 4CC. A JPEG or PNG fails
+    here, so a reader can say "not an ISO BMFF file" before reading its first bytes as a box size."""
+    size = int.from_bytes(head[:4], "big")
+    return len(head) >= 8 and (size in (0, 1) or size >= 8) and is_fourcc(head[4:8])
 
 
 @dataclass

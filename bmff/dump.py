@@ -11,7 +11,7 @@ import dataclasses
 import enum
 from typing import Any, Iterator
 
-from .box import Box, FullBox, Payload, UnknownBox, lookup
+from .box import Box, FullBox, Payload, UnknownBox, lookup, printable
 from .io import File
 
 HIDDEN_FIELDS = ("header", "trailing")  # shown as the node's header line / only when non-empty
@@ -120,7 +120,7 @@ def format_value(value: Any, max_items: int = 16, max_bytes: int = 32) -> str:
 
 
 def _header_line(info: dict[str, Any]) -> str:
-    parts = [f"[{info['type']}]", info["class"]]
+    parts = [f"[{printable(info['type'])}]", info["class"]]
     parts.append(f"offset={info['offset']}" if info["offset"] is not None else "offset=-")
     parts.append(f"size={info['size']}")
     for key in ("header_form", "usertype", "unparsed_version"):

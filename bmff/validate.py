@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import BinaryIO, Callable, Iterable, Iterator
 
 from .box import (MAX_DEPTH, Box, BmffError, ContainerBox, Context, Header, Payload, Reader, UnknownBox,
-                  lookup, parse_box, payload_bytes, read_header)
+                  lookup, parse_box, payload_bytes, printable, read_header)
 from . import tracks
 from .dump import unparsed_version
 from .io import File, open_source
@@ -36,7 +36,7 @@ class Finding:
 
     def __str__(self) -> str:
         where = f" {self.path}:" if self.path else ""
-        return f"{self.severity}: [{self.check}]{where} {self.message}"
+        return printable(f"{self.severity}: [{self.check}]{where} {self.message}")
 
 
 Check = Callable[[File], Iterable["Finding | str"]]

@@ -20,6 +20,7 @@ import numpy as np
 
 import bmff
 from bmff import amd1, edit
+from bmff.box import plausible_header
 from bmff.boxes.file import FileTypeBox
 from bmff.boxes.meta import MetaBox
 from bmff.nnr_units import units_to_bytes
@@ -49,9 +50,19 @@ def _tensors(model, params) -> dict[str, np.ndarray]:
     return flat
 
 
-def _open(path) -> bmff.File:
+def _check_input(path) -> None:
+    """A missing file, or one whose first bytes are no box header (a JPEG, a PNG), is refused by what it is."""
     if not pathlib.Path(path).is_file():
         raise UserError(f"{path}: no such file")
+    with open(path, "rb") as fp:
+        head = fp.read(8)
+    if not plausible_header(head):
+        start = f"it starts with {head!r}, not a box header" if head else "it is empty"
+        raise UserError(f"{path}: not an MP4/ISOBMFF file ({start})")
+
+
+def _open(path) -> bmff.File:
+    _check_input(path)
     try:
         return bmff.parse(path)
     except bmff.BmffError as e:
@@ -197,6 +208,9 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
 def run_export(args) -> int:
     from .train import load_workdir
 
+    for path in (args.video, args.base):  # before the workdir, whose loading takes a while
+        if path is not None:
+            _check_input(path)
     cfg, model, params = load_workdir(args.workdir)
     report = dataclasses.asdict(export(cfg, model, params, args.out, args.video, args.bits, args.base))
     if args.bits:

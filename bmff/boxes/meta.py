@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from ..box import (Box, BmffError, ContainerBox, Context, FullBox, Reader, Source, Writer, build_boxes,
+from ..box import (Box, BmffError, ContainerBox, Context, FullBox, Reader, Source, Writer, build_boxes, is_fourcc,
                    parse_box, parse_boxes, payload_bytes, register)
 from .file import MediaDataBox
 
@@ -53,8 +53,7 @@ class MetaBox(Box):
         """A QuickTime body starts with u32 size + printable 4CC; an ISO body starts with version 0 + flags."""
         if len(head) < 8:
             return False
-        size = int.from_bytes(head[:4], "big")
-        return 8 <= size <= remaining and all(0x20 <= c <= 0x7E for c in head[4:8])
+        return 8 <= int.from_bytes(head[:4], "big") <= remaining and is_fourcc(head[4:8])
 
     @classmethod
     def parse_body(cls, r: Reader, ctx: Context) -> "MetaBox":

@@ -174,3 +174,17 @@ def test_dump_of_a_file_without_boxes_says_so_and_exits_1(tmp_path, content):
     assert proc.returncode == 1  # as validate, whose 'ftyp-first' check makes it an error
     assert proc.stderr == f"bmff dump: error: the file holds no boxes ({len(content)} bytes)\n"
     assert proc.stdout == ("trailing = <3 bytes: 61 62 63>\n" if content else "")
+
+
+def test_non_printable_four_character_codes_are_escaped(tmp_path):
+    png = tmp_path / "x.png"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR")
+    proc = subprocess.run([sys.executable, "-m", "bmff", "dump", str(png)], capture_output=True, text=True)
+    assert proc.returncode == 2 and proc.stderr.endswith("\n") and proc.stderr[:-1].isprintable(), proc.stderr
+    assert "box '\\r\\n\\x1a\\n' of size 2303741511 overflows" in proc.stderr
+    odd = tmp_path / "odd.bin"
+    odd.write_bytes(b"\0\0\0\x08\0\x01ab")  # a whole box whose type is not text
+    for command, shown in (("dump", "[\\x00\\x01ab] UnknownBox offset=0"),
+                           ("validate", "[ftyp-first] \\x00\\x01ab: no 'ftyp' box (the file starts with '\\x00")):
+        proc = subprocess.run([sys.executable, "-m", "bmff", command, str(odd)], capture_output=True, text=True)
+        assert all(line.isprintable() for line in proc.stdout.splitlines()) and shown in proc.stdout, proc.stdout

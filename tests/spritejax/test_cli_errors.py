@@ -82,8 +82,38 @@ def workdir_is_a_read_only_folder(tmp_path):
     return ["train", *TINY, "--workdir", str(folder)], r"readonly.*not writable", [folder], prefix
 
 
+def import_of_a_jpeg(tmp_path):
+    picture = tmp_path / "pic.jpg"
+    picture.write_bytes(b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00")
+    return ["import", str(picture)], r"pic\.jpg: not an MP4/ISOBMFF file \(it starts with b'\\xff\\xd8", [picture]
+
+
+def export_into_a_png(tmp_path):
+    """The video is checked before the (slow) workdir is loaded: here there is no workdir at all."""
+    picture, out = tmp_path / "x.png", tmp_path / "out.mp4"
+    picture.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    return (["export", "--workdir", str(tmp_path / "run"), "--out", str(out), "--video", str(picture)],
+            r"x\.png: not an MP4/ISOBMFF file \(it starts with b'\\x89PNG\\r\\n", [picture, out])
+
+
+def import_of_a_box_with_a_binary_type(tmp_path):
+    damaged = tmp_path / "damaged.mp4"
+    damaged.write_bytes(b"\0\0\0\x10ftypiso8\0\0\0\0" + b"\0\0\x10\0\0\x01ab")  # a second box of type 00 01 'ab'
+    return ["import", str(damaged)], r"not a readable MP4/ISOBMFF file: box '\\x00\\x01ab' of size 4096", [damaged]
+
+
+def zero_steps(tmp_path):
+    workdir = tmp_path / "run"
+    return ["train", *TINY, "--set", "train.num_steps=0", "--workdir", str(workdir)], "train.num_steps", [workdir]
+
+
+def steps_flag_zero(tmp_path):
+    workdir = tmp_path / "run"
+    return ["train", *TINY, "--steps", "0", "--workdir", str(workdir)], "--steps", [workdir]
+
+
 CASES = [config_with_syntax_error, config_that_raises, workdir_is_a_file, workdir_inside_a_read_only_folder,
-         workdir_is_a_read_only_folder]
+         workdir_is_a_read_only_folder, import_of_a_jpeg, export_into_a_png, import_of_a_box_with_a_binary_type]
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.__name__ for c in CASES])
@@ -96,7 +126,7 @@ def test_user_mistakes_are_one_line_exit_2_and_change_nothing(case, tmp_path):
     try:
         lines = proc.stderr.strip().splitlines()
         assert "Traceback" not in proc.stderr, proc.stderr
-        assert len(lines) == 1, proc.stderr
+        assert len(lines) == 1 and lines[0].isprintable(), proc.stderr
         assert lines[0].startswith(f"spritejax {argv[0]}: error: "), lines[0]
         assert re.search(message, lines[0], re.IGNORECASE), lines[0]
         assert proc.returncode == 2, (proc.returncode, proc.stderr)
