@@ -309,6 +309,7 @@ def train(cfg, workdir, progress: bool = True, stop_at: int | None = None, datas
     from .model import SpriteModel
 
     workdir = pathlib.Path(workdir)
+    _check_steps(cfg.train, stop_at)
     _prepare_workdir(workdir)
     if dataset is None:
         dataset = load_dataset(cfg.data, cfg.canvas)
@@ -318,6 +319,10 @@ def train(cfg, workdir, progress: bool = True, stop_at: int | None = None, datas
     model = SpriteModel.from_config(cfg)
     tc = cfg.train
     lead = jax.process_index() == 0
+    if lead and tc.batch_size > len(dataset.train_idx):
+        print(f"spritejax train: warning: train.batch_size {tc.batch_size} is larger than the "
+              f"{len(dataset.train_idx)} training frames, so every batch repeats frames; lower train.batch_size "
+              f"or give more data", file=sys.stderr, flush=True)
     mesh = data_mesh(tc.batch_size)
     replicated = NamedSharding(mesh, P())
     init_frames = kmeans_frames(dataset, tc.seed)
@@ -413,6 +418,16 @@ def train(cfg, workdir, progress: bool = True, stop_at: int | None = None, datas
         raise KeyboardInterrupt
     final_step = int(to_host(state["step"]))
     return {**last, "step": final_step, "interrupted": interrupted}
+
+
+def _check_steps(tc, stop_at) -> None:
+    """Settings that would train nothing (and leave an empty workdir behind) are user errors."""
+    if int(tc.num_steps) < 1:
+        raise UserError(f"train.num_steps must be at least 1, got {tc.num_steps}")
+    if stop_at is not None and int(stop_at) < 1:
+        raise UserError(f"--steps (stop_at) must be at least 1, got {stop_at}")
+    if int(tc.batch_size) < 1:
+        raise UserError(f"train.batch_size must be at least 1, got {tc.batch_size}")
 
 
 def _prepare_workdir(workdir: pathlib.Path) -> None:

@@ -113,7 +113,8 @@ def steps_flag_zero(tmp_path):
 
 
 CASES = [config_with_syntax_error, config_that_raises, workdir_is_a_file, workdir_inside_a_read_only_folder,
-         workdir_is_a_read_only_folder, import_of_a_jpeg, export_into_a_png, import_of_a_box_with_a_binary_type]
+         workdir_is_a_read_only_folder, import_of_a_jpeg, export_into_a_png, import_of_a_box_with_a_binary_type,
+         zero_steps, steps_flag_zero]
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.__name__ for c in CASES])

@@ -254,3 +254,10 @@ def test_resume_drops_metrics_logged_past_the_restored_step(tmp_path, dataset):
         f.write('{"step": 9, "lo')
     assert train.train(cfg, tmp_path, progress=False, dataset=dataset)["step"] == 10
     assert [row["step"] for row in read_metrics(tmp_path)] == list(range(1, 11))
+
+
+def test_a_batch_larger_than_the_training_set_warns_once(tmp_path, dataset, capsys):
+    few = type(dataset)(frames_nhw3=dataset.frames_nhw3[:5])  # 5 training frames, batch 8
+    train.train(tiny("train.num_steps=1"), tmp_path, progress=False, dataset=few)
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    assert len(warnings) == 1 and "train.batch_size 8" in warnings[0] and "5 training frames" in warnings[0], warnings
