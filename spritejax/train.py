@@ -305,7 +305,7 @@ def train(cfg, workdir, progress: bool = True, stop_at: int | None = None, datas
     """
     from tqdm import tqdm
 
-    from .data import BatchIterator, load_dataset
+    from .data import BatchIterator, capped_note, load_dataset
     from .model import SpriteModel
 
     workdir = pathlib.Path(workdir)
@@ -319,6 +319,8 @@ def train(cfg, workdir, progress: bool = True, stop_at: int | None = None, datas
     model = SpriteModel.from_config(cfg)
     tc = cfg.train
     lead = jax.process_index() == 0
+    if lead and capped_note(dataset):
+        print(f"spritejax train: {capped_note(dataset)}", file=sys.stderr, flush=True)
     if lead and tc.batch_size > len(dataset.train_idx):
         print(f"spritejax train: warning: train.batch_size {tc.batch_size} is larger than the "
               f"{len(dataset.train_idx)} training frames, so every batch repeats frames; lower train.batch_size "
@@ -350,15 +352,22 @@ def train(cfg, workdir, progress: bool = True, stop_at: int | None = None, datas
     sampler = _Sampler(model, cfg, dataset, workdir, log, enabled=tc.sample_every > 0)
     # A terminal gets a live bar; a log file (nohup, batch jobs) one line per 30 s instead of ten per second.
     interval = {"mininterval": 0.1} if sys.stderr.isatty() else {"mininterval": 30.0, "maxinterval": 30.0}
-    bar = tqdm(total=tc.num_steps, initial=start, disable=not (progress and lead), unit="step", dynamic_ncols=True,
-               **interval)
+
+    def new_bar(initial, compiling=False):
+        return tqdm(total=tc.num_steps, initial=initial, disable=not (progress and lead), unit="step",
+                    dynamic_ncols=True, leave=not compiling, **interval,
+                    **({"desc": "compiling…", "bar_format": "{desc} {n_fmt}/{total_fmt} steps"} if compiling else {}))
+
+    # XLA compiles the step on its first call (seconds to minutes): until that step is done the bar says
+    # "compiling…"; the real bar, whose rate and ETA time the compiled steps, starts after it.
+    bar = new_bar(start, compiling=True)
     last = {}
     pending = None  # (step, metrics) of the dispatched step, checked one step later to keep the device busy
     timer = (time.perf_counter(), start)
 
     def check(done, metrics):
         """Host side of a finished step: NaN guard, logging, progress."""
-        nonlocal last, timer
+        nonlocal last, timer, bar
         metrics = {k: float(v) for k, v in to_host(metrics).items()}
         if not metrics.pop("finite"):
             ckpts.wait()
@@ -369,6 +378,9 @@ def train(cfg, workdir, progress: bool = True, stop_at: int | None = None, datas
                    else "no checkpoint was written")
                 + "; try a lower optim.lr or check the data for NaN/Inf")
         now = time.perf_counter()
+        if done == start + 1:
+            bar.close()
+            bar = new_bar(done)
         if done % tc.log_every == 0 or done in (start + 1, end):
             if done > start + 1:  # throughput since the last log; the first step (compilation) is excluded
                 metrics["frames_per_s"] = (done - timer[1]) * tc.batch_size / max(now - timer[0], 1e-9)
@@ -379,7 +391,8 @@ def train(cfg, workdir, progress: bool = True, stop_at: int | None = None, datas
             last = metrics
         if done == start + 1 or done % tc.log_every == 0:
             timer = (now, done)
-        bar.update(1)
+        if done > start + 1:
+            bar.update(1)
 
     interrupted = False
     try:

@@ -12,7 +12,7 @@ from spritejax.data.dataset import Dataset, holdout_split
 from spritejax.data.iterator import BatchIterator, global_indices
 from spritejax.errors import UserError
 
-__all__ = ["Dataset", "BatchIterator", "global_indices", "holdout_split", "load_dataset"]
+__all__ = ["Dataset", "BatchIterator", "capped_note", "global_indices", "holdout_split", "load_dataset"]
 
 SOURCES = ("synthetic", "folder", "video", "atari")
 
@@ -97,3 +97,15 @@ def _require_path(cfg, source: str) -> str:
         where = "" if os.path.isabs(path) else f" (looked for {os.path.abspath(path)}, relative to the current folder)"
         raise UserError(f"data.path {path}: no such {'file or folder' if source == 'folder' else 'video file'}{where}")
     return path
+
+
+def capped_note(dataset: Dataset) -> str | None:
+    """'using N of the M frames in PATH (...)' when data.num_frames kept fewer frames than the folder or video
+    holds (meta['frames_available'], set by those loaders); None otherwise."""
+    available = dataset.meta.get("frames_available")
+    if not available or available <= dataset.num_frames:
+        return None
+    about = "about " if dataset.meta.get("frames_available_estimated") else "the "
+    where = dataset.meta.get("file") or os.path.dirname(dataset.meta["files"][0]) or "."
+    return (f"using {dataset.num_frames} of {about}{available} frames in {where} "
+            f"(data.num_frames={dataset.num_frames}; 0 uses them all)")

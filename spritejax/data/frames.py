@@ -132,7 +132,8 @@ def read_image(path: str) -> np.ndarray:
 def load_folder(path: str, canvas_hw, num_frames: int | None = None, resize: str = "area",
                 allow_upscale: bool = False, fit: str = "cover") -> Dataset:
     """The first `num_frames` images of a folder (all when None), all the same size, fitted to the canvas."""
-    files = list_images(path)[:num_frames or None]
+    available = list_images(path)
+    files = available[:num_frames or None]
     frames, first_hw = [], None
     for start in range(0, len(files), CHUNK_FRAMES):
         chunk = []
@@ -147,7 +148,8 @@ def load_folder(path: str, canvas_hw, num_frames: int | None = None, resize: str
             chunk.append(image)
         frames.append(fit_to_canvas(np.stack(chunk), canvas_hw, resize, fit))
     return Dataset(frames_nhw3=np.concatenate(frames), meta={"source": "folder", "files": files,
-                                                              "source_hw": first_hw})
+                                                              "source_hw": first_hw,
+                                                              "frames_available": len(available)})
 
 
 # ---------------------------------------------------------------- random crops (natural images, §3.4)
@@ -218,4 +220,19 @@ def load_video(path: str, canvas_hw, num_frames: int | None = None, resize: str 
         frames.append(fit_to_canvas(np.stack(chunk), canvas_hw, resize, fit))
     if not frames:
         raise UserError(f"{path}: the video has no frames")
-    return Dataset(frames_nhw3=np.concatenate(frames), meta={"source": "video", "file": path, "step": step})
+    meta = {"source": "video", "file": path, "step": step, "frames_available": count}
+    if num_frames and count >= num_frames:  # stopped early: estimate what the rest of the video holds
+        meta.update(frames_available=max(count, _estimated_frames(path, step)), frames_available_estimated=True)
+    return Dataset(frames_nhw3=np.concatenate(frames), meta=meta)
+
+
+def _estimated_frames(path: str, step: int) -> int:
+    """Frames the video holds (every `step`-th one) from its duration and rate; 0 when ffmpeg does not say."""
+    import imageio.v3 as iio
+    try:
+        with quiet_fork():
+            meta = iio.immeta(path, plugin="FFMPEG")
+        total = round(float(meta["duration"]) * float(meta["fps"]))
+    except Exception:  # no duration / rate in the container: no estimate
+        return 0
+    return -(-total // step)

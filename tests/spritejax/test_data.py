@@ -358,3 +358,23 @@ def test_a_missing_relative_path_says_where_it_looked(tmp_path, monkeypatch, sou
     monkeypatch.chdir(tmp_path)
     with pytest.raises(UserError, match=f"{path}.*looked for {re.escape(str(tmp_path / path))}"):
         load_dataset({"source": source, "path": path}, (8, 8))
+
+
+def test_capped_footage_says_how_much_was_used(tmp_path):
+    from spritejax.data import capped_note
+
+    folder = _write_pngs(tmp_path / "f", [np.zeros((16, 16, 3), np.uint8)] * 5)
+    ds = load_dataset({"source": "folder", "path": str(folder), "num_frames": 3}, (8, 8))
+    assert ds.num_frames == 3 and ds.meta["frames_available"] == 5
+    assert re.search(r"using 3 of the 5 frames in .*f \(data\.num_frames=3", capped_note(ds))
+    assert capped_note(load_dataset({"source": "folder", "path": str(folder), "num_frames": 0}, (8, 8))) is None
+    assert capped_note(load_dataset({"source": "synthetic", "num_frames": 4}, (16, 16))) is None
+
+    path = tmp_path / "clip.mp4"
+    iio.imwrite(path, np.zeros((30, 16, 16, 3), np.uint8), plugin="FFMPEG", fps=10, macro_block_size=16)
+    video = load_dataset({"source": "video", "path": str(path), "num_frames": 4}, (8, 8))
+    assert video.num_frames == 4 and abs(video.meta["frames_available"] - 30) <= 1
+    assert re.search(r"using 4 of about \d+ frames in .*clip\.mp4", capped_note(video))
+    stepped = load_dataset({"source": "video", "path": str(path), "num_frames": 4, "video_step": 3}, (8, 8))
+    assert abs(stepped.meta["frames_available"] - 10) <= 1
+    assert capped_note(load_dataset({"source": "video", "path": str(path), "num_frames": 0}, (8, 8))) is None

@@ -6,6 +6,7 @@ Every test uses the same model and optimiser settings, so the process compiles t
 import json
 import logging
 import os
+import re
 import shutil
 import signal
 import threading
@@ -94,7 +95,7 @@ def test_eight_devices_give_the_parameters_of_one(dataset):
         batch = train.global_batch(mesh, dataset.frames_nhw3[:8], np.arange(8), 8)
         assert len(batch[0].sharding.device_set) == devices
         state, metrics = train.make_train_step(model, cfg, mesh)(state, *batch, np.int32(0), np.float32(0.002),
-                                                                  np.float32(0.0))
+                                                                  np.float32(0.0), np.float32(0.0))
         runs.append((np.concatenate([np.ravel(x) for x in jax.tree.leaves(jax.device_get(state["params"]))]),
                      float(metrics["loss"]), float(metrics["grad_norm"])))
     (params_1, loss_1, norm_1), (params_8, loss_8, norm_8) = runs
@@ -147,8 +148,10 @@ def test_stop_at_and_resume_with_a_longer_schedule(tmp_path, dataset, reference_
     capsys.readouterr()
     started = time.monotonic()
     train.train(tiny("train.num_steps=16"), tmp_path, progress=True, dataset=dataset)
-    bar = capsys.readouterr().err  # not a terminal: opening and closing display, one refresh per 30 s between
-    assert bar.count("\r") <= 2 + (time.monotonic() - started) // 30 and "16/16" in bar, bar
+    # not a terminal: the "compiling…" line shown and cleared (3 \r), the bar's opening and closing display, and
+    # one refresh per 30 s between
+    bar = capsys.readouterr().err
+    assert bar.count("\r") <= 5 + (time.monotonic() - started) // 30 and "16/16" in bar, bar
     _, _, params = train.load_workdir(tmp_path)
     assert_trees_close(params, reference_params, rtol=0, atol=1e-6)
 
@@ -261,3 +264,25 @@ def test_a_batch_larger_than_the_training_set_warns_once(tmp_path, dataset, caps
     train.train(tiny("train.num_steps=1"), tmp_path, progress=False, dataset=few)
     warnings = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
     assert len(warnings) == 1 and "train.batch_size 8" in warnings[0] and "5 training frames" in warnings[0], warnings
+
+
+def test_progress_says_compiling_until_the_first_step_then_times_from_it(tmp_path, dataset, capsys):
+    train.train(tiny("train.num_steps=3"), tmp_path, progress=True, dataset=dataset)
+    shown = [s.strip() for s in re.split(r"[\r\n]", capsys.readouterr().err) if s.strip()]
+    first = next(i for i, s in enumerate(shown) if "1/3" in s)
+    assert any("compiling" in s and "0/3" in s for s in shown[:first]), shown
+    assert "[00:00<?" in shown[first], shown  # the bar's clock and ETA start after the compiled first step
+    assert not any("compiling" in s for s in shown[first:]), shown
+
+
+def test_training_on_capped_footage_says_how_much_it_used(tmp_path, dataset, capsys):
+    import imageio.v3 as iio
+
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i, frame in enumerate(dataset.frames_nhw3[:12]):
+        iio.imwrite(folder / f"f{i}.png", (frame * 255).astype(np.uint8))
+    cfg = tiny("train.num_steps=1", "data.source=folder", f"data.path={folder}", "data.num_frames=10")
+    train.train(cfg, tmp_path / "run", progress=False)
+    notes = [line for line in capsys.readouterr().err.splitlines() if "frames in" in line]
+    assert len(notes) == 1 and "using 10 of the 12 frames" in notes[0] and "data.num_frames=10" in notes[0], notes
