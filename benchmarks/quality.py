@@ -9,8 +9,8 @@ of 0 or 1), the first logged step whose training PSNR reached 25 / 30 dB, wall s
   python benchmarks/quality.py --config tiny --steps 200 --seeds 0 1 2 --set model.num_sprites=16
   python benchmarks/quality.py --quick                             # a seconds-long run for the test suite
 
-`--config demo` is spritejax.demo's config (tiny + the demo's overrides); any other name or path goes through
-spritejax.configs.load. `--set` overrides apply on top, `--steps` last.
+`--config` is a config name (`demo` is the README demo's) or path, as spritejax.configs.load takes it; `--set`
+overrides apply on top, `--steps` last.
 """
 
 from __future__ import annotations
@@ -30,9 +30,9 @@ QUICK = ("canvas=(16, 16)", "data.num_frames=24", "data.holdout=0.25",
 
 
 def load_config(name: str, overrides, steps: int | None, seed: int):
-    from spritejax import configs, demo
+    from spritejax import configs
 
-    cfg = demo.demo_config() if name == "demo" else configs.load(name)
+    cfg = configs.load(name)
     for item in overrides:
         configs.apply_override(cfg, item)
     if steps is not None:

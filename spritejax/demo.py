@@ -1,6 +1,6 @@
 """`spritejax demo --out DIR`: the first thing to run. CPU only, a few minutes, everything in one folder.
 
-It generates the synthetic sprite game (with ground truth), trains the small `tiny` model on it, evaluates
+It generates the synthetic sprite game (with ground truth), trains the `demo` config's model on it, evaluates
 on held-out frames (PSNR against the background-only baseline, the paper's §3.1 IoUs) and writes
 
   DIR/index.html                 open this: every figure and number below
@@ -10,7 +10,8 @@ on held-out frames (PSNR against the background-only baseline, the paper's §3.1
   DIR/game_with_model.mp4        the game's frames as H.264 with the model embedded as an NNPFC post-filter
   DIR/workdir/                   the training workdir (config.json, checkpoints/, metrics.jsonl, samples/)
 
-`--quick` is a seconds-long smoke run on a 16² canvas (used by the tests); its numbers mean nothing.
+The config is `spritejax/configs/demo.py` (what each setting buys is measured in docs/model.md). `--quick` is a
+smoke run on a 16² canvas (used by the tests); its numbers mean nothing.
 """
 
 from __future__ import annotations
@@ -20,18 +21,6 @@ import time
 
 from .errors import UserError
 
-# Tuned so that on 2 CPU cores the run takes a few minutes and the model clearly beats its background.
-DEMO_OVERRIDES = (
-    "model.num_sprites=16",  # the game has 11 sprite poses; 8 entries (tiny's default) blur them together
-    "optim.lr=3e-3",
-    "train.num_steps=1000",  # 2000 steps measured no better (mIoU 0.41, hard PSNR 16.0)
-    "loss.finetune_steps=500",  # half the run with λBeta 0.1: mIoU 0.36 -> 0.41 over 200 fine-tune steps
-    "data.num_frames=160",
-    "data.holdout=0.2",
-    "train.log_every=50",
-    "train.ckpt_every=500",
-    "train.sample_every=0",
-)
 QUICK_OVERRIDES = (
     "canvas=(16, 16)",
     "data.num_frames=12",
@@ -50,14 +39,14 @@ SHOWN = ("psnr_hard", "psnr_soft", "psnr_background_only", "psnr_hard_transform_
 
 
 def demo_config(steps: int | None = None, quick: bool = False):
-    """The `tiny` config with the demo's overrides (QUICK_OVERRIDES on top for --quick); steps overrides."""
+    """The `demo` config (QUICK_OVERRIDES on top for --quick); steps overrides."""
     from . import configs
 
-    overrides = DEMO_OVERRIDES + (QUICK_OVERRIDES if quick else ())
+    overrides = QUICK_OVERRIDES if quick else ()
     if steps is not None:
         overrides += (f"train.num_steps={steps}", f"loss.finetune_steps={max(1, steps // 10)}",
                       f"train.ckpt_every={steps}")
-    return configs.load("tiny", overrides)
+    return configs.load("demo", overrides)
 
 
 def _check_workdir(workdir: str, cfg) -> None:
@@ -84,7 +73,7 @@ def make_demo(out_dir: str, steps: int | None = None, quick: bool = False, progr
     os.makedirs(out_dir, exist_ok=True)
     dataset = load_dataset(cfg.data, cfg.canvas)
     print(f"spritejax demo: synthetic game, {dataset.num_frames} frames of {cfg.canvas[0]}x{cfg.canvas[1]}; "
-          f"training the tiny model for {cfg.train.num_steps} steps into {workdir}", flush=True)
+          f"training the demo model for {cfg.train.num_steps} steps into {workdir}", flush=True)
     train(cfg, workdir, progress=progress, dataset=dataset)
     trained = time.perf_counter()
 
@@ -96,14 +85,14 @@ def make_demo(out_dir: str, steps: int | None = None, quick: bool = False, progr
     figures = render_outputs(model, params, dataset, out_dir, hard=hard, batch_size=batch_size,
                              seed=int(cfg.train.seed))
     figures += demo_export(cfg, model, params, dataset, out_dir)
-    report["demo"] = {"config": "tiny", "overrides": list(DEMO_OVERRIDES + (QUICK_OVERRIDES if quick else ())),
+    report["demo"] = {"config": "demo", "overrides": list(QUICK_OVERRIDES if quick else ()),
                       "train_steps": int(cfg.train.num_steps), "quick": quick,
                       "train_seconds": round(trained - start, 1),
                       "wall_seconds": round(time.perf_counter() - start, 1),
                       "cpu_seconds": round(time.process_time() - cpu_start, 1)}
     write_json(os.path.join(out_dir, "metrics.json"), report)
     gain = report["psnr_hard"] - report["psnr_background_only"]
-    notes = [f"Tiny MarioNette model ({model.num_sprites} sprites of {model.geom.k}x{model.geom.k}, "
+    notes = [f"MarioNette model ({model.num_sprites} sprites of {model.geom.k}x{model.geom.k}, "
              f"{model.geom.layers} layers) trained {cfg.train.num_steps} steps on {len(dataset.train_idx)} frames of "
              f"the synthetic game; figures on the {report['eval_split']} frames. Hard-mode PSNR is {gain:+.2f} dB "
              f"over the background-only baseline. Wall time {report['demo']['wall_seconds']} s.",

@@ -73,8 +73,9 @@ def match_loss(out, frames_bhw3, geom, radius: int):
     best_bhw = jnp.argmax(gains_bhwm, axis=-1)
     on_bhw = (jnp.max(gains_bhwm, axis=-1) > 0).astype(frames_bhw3.dtype)
     log_p = jnp.log(jnp.take_along_axis(out.scores_blhwm, best_bhw[:, None, ..., None], axis=-1)[..., 0] + 1e-9)
-    scores = -jnp.sum(on_bhw[:, None] * log_p) / jnp.maximum(jnp.sum(on_bhw) * log_p.shape[1], 1.0)
     p = jnp.clip(out.switches_blhw, 1e-6, 1 - 1e-6)
+    lead_blhw = jax.nn.one_hot(jnp.argmax(p, axis=1), p.shape[1], axis=1)  # the layer the teacher turns on
+    scores = -jnp.sum(on_bhw[:, None] * lead_blhw * log_p) / jnp.maximum(jnp.sum(on_bhw), 1.0)
     switch_on = -on_bhw * jnp.log(jnp.max(p, axis=1))
     switch_off = -(1.0 - on_bhw[:, None]) * jnp.log1p(-p)
     switches = jnp.mean(switch_on) + jnp.mean(switch_off)

@@ -213,7 +213,7 @@ class SpriteModel:
 
         mode 'soft' (training, eq. 2) or 'hard' (test time: argmax sprite, binarised switch, argmax texture shift).
         hard_mix (soft mode, may be traced): 1 composites the hard sprites with the soft ones' gradients
-        (straight-through, render.select_straight_through), 0 or None is plain eq. 2.
+        (straight-through, render.straight_through), 0 or None is plain eq. 2.
         """
         if mode not in ("soft", "hard"):
             raise UserError(f"mode must be 'soft' or 'hard' (got {mode!r})")

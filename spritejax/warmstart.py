@@ -5,7 +5,7 @@ fall towards 0 within ~50 steps, the sprites then get almost no gradient, and tr
 or faint-blend optimum (measured in docs/model.md). Starting from the frames' own objects makes "on" pay from the
 first step. The sprites are found without labels: pixels farther than `threshold` from the k-means background
 colour are foreground; a window of k×k is centred on the bounding box of the 8-connected foreground blob under a
-random foreground pixel, its alpha is that blob; the m most typical such crops (k-means medoids) become the
+random foreground pixel, its alpha is that blob; the m most frequent such crops (see `typical`) become the
 targets, and the generator and latent codes are fitted to them by Adam on the squared error.
 """
 
@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-CANDIDATES_PER_SPRITE = 8
+CANDIDATES_PER_SPRITE = 16
 
 
 def _blob(mask_hw: np.ndarray, y: int, x: int, limit: int) -> np.ndarray:
@@ -58,32 +58,69 @@ def foreground_crops(frames_nhw3: np.ndarray, bg_color_3, k: int, count: int, se
     return np.stack(crops)
 
 
-def typical(crops_ckk4: np.ndarray, m: int, seed: int, iters: int = 10) -> np.ndarray:
-    """m representative crops: k-means (k-means++ seeding) over the RGBA crops, each cluster's member nearest its
-    centre, biggest clusters first. Objects that recur are kept; one-off blends of touching objects are outvoted.
-    With fewer than m crops they repeat."""
-    if len(crops_ckk4) <= m:
-        return np.resize(crops_ckk4, (m, *crops_ckk4.shape[1:])) if len(crops_ckk4) else crops_ckk4
+def _cover(crop_kk4: np.ndarray, sprite_kk4: np.ndarray, radius: int, tolerance: float):
+    """The crop's pixels explained by sprite at its best integer shift (|shift| ≤ radius), as a mask_kk: the sprite
+    must lie inside the crop's opaque pixels and show its colour (squared RGB error ≤ 5·tolerance per pixel) on at
+    least half of them — the rest may be hidden behind another object. None when no shift fits."""
+    k = crop_kk4.shape[0]
+    alpha = sprite_kk4[..., 3] > 0.5
+    if not alpha.any():
+        return None
+    padded = np.pad(crop_kk4, ((radius, radius), (radius, radius), (0, 0)))
+    windows = np.lib.stride_tricks.sliding_window_view(padded, (k, k), axis=(0, 1)).transpose(0, 1, 3, 4, 2)
+    inside = np.all((windows[..., 3] > 0.5) | ~alpha, axis=(2, 3))
+    same = (np.sum(np.square(windows[..., :3] - sprite_kk4[..., :3]), axis=-1) <= 5 * tolerance) & alpha
+    score = np.where(inside, same.sum(axis=(2, 3)), -1)
+    dy, dx = np.unravel_index(np.argmax(score), score.shape)
+    if score[dy, dx] < 0.5 * alpha.sum():
+        return None
+    covered = np.zeros((k + 2 * radius, k + 2 * radius), bool)
+    covered[dy:dy + k, dx:dx + k] = same[dy, dx]
+    return covered[radius:radius + k, radius:radius + k]
+
+
+def _is_blend(crop_kk4: np.ndarray, kept, radius: int, tolerance: float) -> bool:
+    """Kept sprites, taken greedily, explain all of the crop's opaque pixels and more than one is needed: touching
+    or overlapping objects, not a pose of their own."""
+    rest = crop_kk4[..., 3] > 0.5
+    covers = [c for c in (_cover(crop_kk4, a, radius, tolerance) for a in kept) if c is not None]
+    used = 0
+    while rest.any():
+        cover = max(covers, key=lambda c: np.sum(c & rest), default=None)
+        if cover is None or not (cover & rest).any():
+            return False
+        rest, used = rest & ~cover, used + 1
+    return used > 1
+
+
+def typical(crops_ckk4: np.ndarray, m: int, tolerance: float = 2e-3) -> np.ndarray:
+    """m representative crops, most frequent first: greedy leader clustering (a crop joins the first cluster whose
+    leader it matches to a mean squared RGBA error ≤ tolerance, else it leads a new one), each cluster's member
+    nearest its mean. Game sprites recur pixel-exact, so every pose is its own cluster however small it is (k-means
+    on squared error merged the small coin poses into the bullet). A cluster whose crop two already kept sprites
+    explain (touching objects, which recur while the objects touch) is skipped. Fewer clusters than m: the rest
+    are transparent (never selected until training gives them pixels)."""
     flat = crops_ckk4.reshape(len(crops_ckk4), -1)
-    rng = np.random.default_rng(seed)
-    centres = [flat[rng.integers(len(flat))]]
-    dist = np.sum(np.square(flat - centres[0]), axis=1)
-    for _ in range(m - 1):
-        centres.append(flat[rng.choice(len(flat), p=dist / dist.sum())] if dist.sum() > 0 else centres[-1])
-        dist = np.minimum(dist, np.sum(np.square(flat - centres[-1]), axis=1))
-    centres = np.stack(centres)
-    for _ in range(iters):
-        d2 = np.sum(np.square(flat[:, None] - centres[None]), axis=-1)
-        label = np.argmin(d2, axis=1)
-        for j in range(m):
-            if np.any(label == j):
-                centres[j] = flat[label == j].mean(axis=0)
-    d2 = np.sum(np.square(flat[:, None] - centres[None]), axis=-1)
-    label = np.argmin(d2, axis=1)
-    sizes = np.bincount(label, minlength=m)
-    medoids = [int(np.argmin(np.where(label == j, d2[:, j], np.inf))) if sizes[j] else int(rng.integers(len(flat)))
-               for j in np.argsort(-sizes, kind="stable")]
-    return crops_ckk4[medoids]
+    leaders, members = [], []
+    for i, crop in enumerate(flat):
+        for leader, group in zip(leaders, members):
+            if np.mean(np.square(crop - flat[leader])) <= tolerance:
+                group.append(i)
+                break
+        else:
+            leaders.append(i)
+            members.append([i])
+    kept = []
+    for j in sorted(range(len(members)), key=lambda j: -len(members[j])):
+        group = flat[members[j]]
+        crop = crops_ckk4[members[j][int(np.argmin(np.sum(np.square(group - group.mean(axis=0)), axis=1)))]]
+        if not _is_blend(crop, kept, crop.shape[0] // 4, tolerance):
+            kept.append(crop)
+        if len(kept) == m:
+            break
+    out = np.zeros((m, *crops_ckk4.shape[1:]), np.float32)
+    out[:len(kept)] = kept
+    return out
 
 
 @functools.partial(jax.jit, static_argnums=(0, 3))
@@ -113,7 +150,7 @@ def warm_start(model, params: dict, frames_nhw3: np.ndarray, seed: int, steps: i
     crops = foreground_crops(frames_nhw3, bg, k, CANDIDATES_PER_SPRITE * m, seed)
     if not len(crops):
         return params
-    targets = typical(crops, m, seed)
+    targets = typical(crops, m)
     if model.generator == "pixels":  # the sprites are the parameters: set them
         clipped = np.clip(targets, 0.02, 0.98)
         logits = np.log(clipped) - np.log1p(-clipped)

@@ -17,7 +17,7 @@ import ml_collections
 
 from ..errors import UserError
 
-NAMES = ("tiny", "synthetic", "mario", "space_invaders", "natural")
+NAMES = ("tiny", "demo", "synthetic", "paper", "mario", "space_invaders", "natural")
 
 
 def base_config() -> ml_collections.ConfigDict:

@@ -67,3 +67,69 @@ def test_search_windows_are_the_anchor_windows_grown_by_the_radius():
     windows = np.asarray(render.extract_windows(frames, GEOM))
     inside = np.asarray(render.extract_windows(jnp.ones((2, 32, 32, 1)), GEOM)) > 0  # extract pads with zeros
     np.testing.assert_array_equal(np.where(inside, inner, 0), windows)
+
+
+def _gains_loop(frames, background, sprites, geom, radius):
+    """match_gains by its definition: every anchor, sprite and integer shift, in float64 numpy."""
+    frames, background, sprites = (np.asarray(x, np.float64) for x in (frames, background, sprites))
+    p, k = geom.pad + radius, geom.k
+    pf = np.pad(frames, ((0, 0), (p, p), (p, p), (0, 0)), mode="edge")
+    pb = np.pad(background, ((0, 0), (p, p), (p, p), (0, 0)), mode="edge")
+    gains = np.full((frames.shape[0], geom.grid_h, geom.grid_w, len(sprites)), -np.inf)
+    for b in range(frames.shape[0]):
+        for i in range(geom.grid_h):
+            for j in range(geom.grid_w):
+                for dy in range(2 * radius + 1):
+                    for dx in range(2 * radius + 1):
+                        rows, cols = slice(i * geom.cell + dy, i * geom.cell + dy + k), \
+                            slice(j * geom.cell + dx, j * geom.cell + dx + k)
+                        c, bg = pf[b, rows, cols], pb[b, rows, cols]
+                        for m, s in enumerate(sprites):
+                            g = np.sum(s[..., 3:] * (np.square(c - bg) - np.square(c - s[..., :3])))
+                            gains[b, i, j, m] = max(gains[b, i, j, m], g)
+    return gains
+
+
+def test_match_gains_equal_their_definition():
+    rng = np.random.default_rng(0)
+    geom = render.Geometry(16, 16, 8, 1)
+    frames = rng.random((2, 16, 16, 3)).astype(np.float32)
+    background = np.broadcast_to(rng.random(3), (2, 16, 16, 3)).astype(np.float32)
+    sprites = rng.random((3, 8, 8, 4)).astype(np.float32)
+    got = align.match_gains(jnp.asarray(frames), jnp.asarray(background), jnp.asarray(sprites), geom, 2)
+    np.testing.assert_allclose(np.asarray(got), _gains_loop(frames, background, sprites, geom, 2), rtol=1e-4,
+                               atol=1e-3)
+
+
+def test_the_match_teacher_names_the_sprite_on_the_frame_and_its_loss_wants_it():
+    """A frame showing dictionary entry 2 in anchor (3, 3)'s window: match_gains is best for entry 2 there, and
+    match_loss is lower for scores on the best-gain entries with those anchors on than for other entries, or for
+    all switches off or on."""
+    from spritejax import configs, losses
+    from spritejax.model import SpriteModel
+
+    cfg = configs.load("tiny", ["model.generator='pixels'", "model.num_sprites=4", f"model.bg_color=({BG}, {BG}, {BG})",
+                                "model.layers=1"])
+    model = SpriteModel.from_config(cfg)
+    params = model.init(jax.random.key(0))
+    frames, sprites_blhwkk4 = _scene(1, -1, 3, 3)
+    dictionary = np.zeros((4, 8, 8, 4), np.float32)
+    dictionary[2] = np.asarray(sprites_blhwkk4[0, 0, 3, 3])
+    dictionary[1, 2:6, 3:6] = (0.5, 0.5, 0.5, 1.0)
+    clipped = np.clip(dictionary, 1e-4, 1 - 1e-4)
+    params = {**params, "dictionary": {**params["dictionary"],
+                                       "sprite_logits": jnp.asarray(np.log(clipped) - np.log1p(-clipped))}}
+    out = model.apply(params, frames, jnp.stack([jax.random.key(0)]))
+    gains = np.asarray(align.match_gains(frames, out.background_bhw3, out.sprites_mkk4, model.geom, 2))
+    ids = gains.argmax(axis=-1)[:, None]
+    on = (gains.max(axis=-1) > 0)[:, None].astype(np.float32)
+    assert ids[0, 0, 3, 3] == 2 and on[0, 0, 3, 3] and on.sum() < 10  # the object's anchor, neighbours reaching it
+
+    def loss_for(ids_blhw, on_blhw):
+        scores = 0.01 + 0.96 * np.asarray(jax.nn.one_hot(ids_blhw, 4))
+        return float(losses.match_loss(out.replace(scores_blhwm=jnp.asarray(scores, jnp.float32),
+                                                   switches_blhw=jnp.asarray(0.01 + 0.98 * on_blhw)),
+                                       frames, model.geom, 2))
+
+    assert loss_for(ids, on) < loss_for((ids + 1) % 4, on)
+    assert loss_for(ids, on) < min(loss_for(ids, 0 * on), loss_for(ids, 1 + 0 * on))

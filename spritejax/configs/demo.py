@@ -1,0 +1,36 @@
+"""The README demo (`spritejax demo`): the synthetic game at 64² with 8-px sprites, k=16, learned in ~1,000 steps
+on a laptop CPU with the fast-learning options (docs/model.md "Learning fast", each an A/B there):
+
+- sprites at most k/2, so every offset keeps them whole inside their k×k window (at 32² with k=8 the 8-px player
+  filled the window and any offset clipped it);
+- `translation='correlation'`: offsets by searching integer shifts instead of the §2.4 network;
+- `dictionary_init='foreground'`: the dictionary starts as the frames' recurring foreground crops;
+- `lambda_match`: the scores and switches also learn from the dictionary's own best match per anchor;
+- `score_scale=4`: lets d=16 scores reach a one-hot choice.
+"""
+
+from . import base_config
+
+
+def get_config():
+    cfg = base_config()
+    cfg.canvas = (64, 64)
+    cfg.model.k = 16  # 8-px anchor cells: an 8×8 grid per layer
+    cfg.model.num_sprites = 16  # the game has 11 sprite poses
+    cfg.model.latent_dim = 16
+    cfg.model.translation = "correlation"
+    cfg.model.dictionary_init = "foreground"
+    cfg.model.score_scale = 4.0
+    cfg.loss.lambda_match = 0.1
+    cfg.loss.finetune_steps = 500
+    cfg.optim.lr = 1e-3
+    cfg.optim.bg_lr = 1e-2
+    cfg.train.num_steps = 1_000
+    cfg.train.log_every = 50
+    cfg.train.ckpt_every = 500
+    cfg.train.keep_checkpoints = 2
+    cfg.train.sample_every = 0
+    cfg.data.num_frames = 160
+    cfg.data.holdout = 0.2
+    cfg.data.synthetic.sprite_size = 8
+    return cfg
