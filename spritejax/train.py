@@ -325,6 +325,10 @@ def train(cfg, workdir, progress: bool = True, stop_at: int | None = None, datas
         print(f"spritejax train: warning: train.batch_size {tc.batch_size} is larger than the "
               f"{len(dataset.train_idx)} training frames, so every batch repeats frames; lower train.batch_size "
               f"or give more data", file=sys.stderr, flush=True)
+    if lead and cfg.loss.finetune_steps >= tc.num_steps and cfg.loss.lambda_beta_finetune != cfg.loss.lambda_beta:
+        print(f"spritejax train: warning: loss.finetune_steps {cfg.loss.finetune_steps} is not below "
+              f"train.num_steps {tc.num_steps}, so every step uses the fine-tune λBeta "
+              f"{cfg.loss.lambda_beta_finetune}; set loss.finetune_steps lower", file=sys.stderr, flush=True)
     mesh = data_mesh(tc.batch_size)
     replicated = NamedSharding(mesh, P())
     init_frames = kmeans_frames(dataset, tc.seed)

@@ -261,9 +261,17 @@ def test_resume_drops_metrics_logged_past_the_restored_step(tmp_path, dataset):
 
 def test_a_batch_larger_than_the_training_set_warns_once(tmp_path, dataset, capsys):
     few = type(dataset)(frames_nhw3=dataset.frames_nhw3[:5])  # 5 training frames, batch 8
-    train.train(tiny("train.num_steps=1"), tmp_path, progress=False, dataset=few)
+    train.train(tiny("train.num_steps=1", "loss.finetune_steps=0"), tmp_path, progress=False, dataset=few)
     warnings = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
     assert len(warnings) == 1 and "train.batch_size 8" in warnings[0] and "5 training frames" in warnings[0], warnings
+
+
+def test_a_run_no_longer_than_its_finetune_phase_warns(tmp_path, dataset, capsys):
+    """lambda_beta_at(0) is the fine-tune λBeta when finetune_steps ≥ num_steps: say so instead of silently."""
+    assert train.lambda_beta_at(0, tiny().loss, 40) == tiny().loss.lambda_beta_finetune  # tiny: 50 fine-tune steps
+    train.train(tiny("train.num_steps=2"), tmp_path, progress=False, dataset=dataset)
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    assert len(warnings) == 1 and "loss.finetune_steps 50" in warnings[0] and "num_steps 2" in warnings[0], warnings
 
 
 def test_progress_says_compiling_until_the_first_step_then_times_from_it(tmp_path, dataset, capsys):
