@@ -19,6 +19,7 @@ import numpy as np
 import optax
 
 CANDIDATES_PER_SPRITE = 16
+PIXEL_CLIP = 0.02  # 'pixels' generator: targets clipped to [c, 1 − c] before the logit (finite, trainable)
 
 
 def _blob(mask_hw: np.ndarray, y: int, x: int, limit: int) -> np.ndarray:
@@ -152,7 +153,7 @@ def warm_start(model, params: dict, frames_nhw3: np.ndarray, seed: int, steps: i
         return params
     targets = typical(crops, m)
     if model.generator == "pixels":  # the sprites are the parameters: set them
-        clipped = np.clip(targets, 0.02, 0.98)
+        clipped = np.clip(targets, PIXEL_CLIP, 1 - PIXEL_CLIP)
         logits = np.log(clipped) - np.log1p(-clipped)
         return {**params, "dictionary": {**params["dictionary"], "sprite_logits": jnp.asarray(logits)}}
     return {**params, "dictionary": fit_dictionary(model, params["dictionary"], jnp.asarray(targets), steps)}

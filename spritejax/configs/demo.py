@@ -4,9 +4,11 @@ on a laptop CPU with the fast-learning options (docs/model.md "Learning fast", e
 - sprites at most k/2, so every offset keeps them whole inside their k×k window (at 32² with k=8 the 8-px player
   filled the window and any offset clipped it);
 - `translation='correlation'`: offsets by searching integer shifts instead of the §2.4 network;
-- `dictionary_init='foreground'`: the dictionary starts as the frames' recurring foreground crops;
+- `dictionary_init='foreground'`: the dictionary starts as the frames' recurring foreground crops, and
+  `generator='pixels'` keeps each entry's own pixels (`lambda_alpha` drops the faint halo around them);
 - `lambda_match`: the scores and switches also learn from the dictionary's own best match per anchor;
-- `score_scale=4`: lets d=16 scores reach a one-hot choice.
+- `score_scale=4`: lets d=16 scores reach a one-hot choice;
+- `straight_through_steps=200`: the last steps train on the hard decomposition that test time shows.
 """
 
 from . import base_config
@@ -20,8 +22,11 @@ def get_config():
     cfg.model.latent_dim = 16
     cfg.model.translation = "correlation"
     cfg.model.dictionary_init = "foreground"
+    cfg.model.generator = "pixels"
     cfg.model.score_scale = 4.0
     cfg.loss.lambda_match = 0.1
+    cfg.loss.lambda_alpha = 0.01
+    cfg.loss.straight_through_steps = 200
     cfg.loss.finetune_steps = 500
     cfg.optim.lr = 1e-3
     cfg.optim.bg_lr = 1e-2

@@ -1,0 +1,53 @@
+"""Learning, measured as benchmarks/quality.py measures it: real training runs on the synthetic game, held-out
+frames. The bars are the figures measured in docs/model.md "Learning fast", less a margin for seeds and
+platforms; the issue's goal (30 dB hard, binary IoU 0.9, mIoU 0.8) is above them."""
+
+import importlib.util
+import json
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+# 200 demo steps measured +4.3 dB hard over the background alone (23.63 vs 19.35, binary IoU 0.73, mIoU 0.65,
+# 15 entries used); the paper's recipe at the old demo size was +2.2 dB after 1,000 steps
+MARGIN_200 = 2.0
+
+
+def _quality():
+    spec = importlib.util.spec_from_file_location("quality_benchmark", ROOT / "benchmarks" / "quality.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_quality_quick_prints_one_json_line():
+    run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "quality.py"), "--quick", "--label", "smoke"],
+                         capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert run.returncode == 0, run.stderr[-2000:]
+    lines = run.stdout.strip().splitlines()
+    assert len(lines) == 1
+    line = json.loads(lines[0])
+    assert line["label"] == "smoke" and line["steps"] == 20 and len(line["runs"]) == 1
+    seed = line["runs"][0]
+    for key in ("psnr_soft", "psnr_hard", "psnr_background_only", "iou_binary", "iou_multiclass",
+                "active_anchors_per_frame", "sprites_used", "train_seconds", "frames_per_s"):
+        assert isinstance(seed[key], (int, float)), key
+    assert 5.0 < seed["psnr_background_only"] < 60.0
+
+
+def test_200_demo_steps_beat_the_background(tmp_path):
+    """200 steps of the demo config (fine-tune λBeta for the last half, as the demo's 500 of 1,000)."""
+    result = _quality().run_seed("demo", ["loss.finetune_steps=100"], 200, 0, tmp_path)
+    gain = result["psnr_hard"] - result["psnr_background_only"]
+    assert gain >= MARGIN_200, result
+    assert result["sprites_used"] >= 6, result
+
+
+@pytest.mark.slow
+def test_the_demo_config_reaches_its_measured_bar(tmp_path):
+    result = _quality().run_seed("demo", [], None, 0, tmp_path)
+    assert result["psnr_hard"] >= 25.0 and result["iou_binary"] >= 0.7 and result["iou_multiclass"] >= 0.65, result
+    assert result["psnr_soft"] - result["psnr_hard"] <= 0.5, result
