@@ -1,4 +1,4 @@
-"""`spritejax demo --out DIR`: the first thing to run. CPU only, a few minutes, everything in one folder.
+"""`spritejax demo --out DIR`: the first thing to run. CPU only, ~6 minutes on 2 cores, everything in one folder.
 
 It generates the synthetic sprite game (with ground truth), trains the `demo` config's model on it, evaluates
 on held-out frames (PSNR against the background-only baseline, the paper's §3.1 IoUs) and writes
@@ -105,7 +105,7 @@ def make_demo(out_dir: str, steps: int | None = None, quick: bool = False, progr
 def add_arguments(parser) -> None:
     parser.add_argument("--out", required=True, help="output folder (index.html, metrics.json, images, workdir/)")
     parser.add_argument("--steps", type=int, default=None, help="training steps (default: the demo's tuned count)")
-    parser.add_argument("--quick", action="store_true", help="a seconds-long smoke run on a 16x16 canvas")
+    parser.add_argument("--quick", action="store_true", help="a smoke run on a 16x16 canvas (~2 min, mostly compilation)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
