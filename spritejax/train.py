@@ -558,4 +558,9 @@ def run(args) -> int:
     result = train(cfg, args.workdir, progress=not args.no_progress, stop_at=args.steps)
     if jax.process_index() == 0:
         print(json.dumps(result))
+        if result.get("active_fraction") == 0 and not result["interrupted"]:
+            from .evaluate import NOTHING_LEARNED
+
+            print(f"spritejax train: warning: at the last step {NOTHING_LEARNED.replace(' in hard mode', '')}",
+                  file=sys.stderr)
     return 143 if result["interrupted"] else 0
