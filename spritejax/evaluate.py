@@ -148,8 +148,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--batch-size", type=int, default=16, help="frames per evaluation batch")
 
 
-NOTHING_LEARNED = ("no anchor is active in hard mode: the model explains every frame by the background alone; "
-                   "train longer, or use the fast-learning options of docs/model.md 'Learning fast' (as the demo "
+NOTHING_LEARNED = ("the model explains every frame by the background alone; train longer, or use the fast-learning options of docs/model.md 'Learning fast' (as the demo "
                    "config does: --set model.dictionary_init=foreground --set model.translation=correlation "
                    "--set loss.lambda_match=0.1)")
 
@@ -165,5 +164,5 @@ def run(args) -> int:
     print(" ".join(f"{k}={report[k]:.4g}" for k in keys if isinstance(report.get(k), (int, float))))
     print(f"report: {path}")
     if report.get("active_anchors_per_frame") == 0:
-        print(f"spritejax eval: warning: {NOTHING_LEARNED}", file=sys.stderr)
+        print(f"spritejax eval: warning: no anchor is active in hard mode: {NOTHING_LEARNED}", file=sys.stderr)
     return 0

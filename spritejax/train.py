@@ -561,6 +561,6 @@ def run(args) -> int:
         if result.get("active_fraction") == 0 and not result["interrupted"]:
             from .evaluate import NOTHING_LEARNED
 
-            print(f"spritejax train: warning: at the last step {NOTHING_LEARNED.replace(' in hard mode', '')}",
+            print(f"spritejax train: warning: no anchor is active at the last step: {NOTHING_LEARNED}",
                   file=sys.stderr)
     return 143 if result["interrupted"] else 0

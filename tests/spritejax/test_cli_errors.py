@@ -31,20 +31,21 @@ def snapshot(*paths):
     return out
 
 
-def config_with_syntax_error(tmp_path):
+def _broken_config(tmp_path, get_config_source: str, pattern: str):
+    """A `train --config mine.py` case whose get_config part is `get_config_source`."""
     path = tmp_path / "mine.py"
-    path.write_text("from spritejax.configs import base_config\n\ndef get_config(:\n    return base_config()\n")
+    path.write_text("from spritejax.configs import base_config\n\n" + get_config_source)
     workdir = tmp_path / "run"
-    return (["train", "--config", str(path), "--workdir", str(workdir)],
-            r"mine\.py.*line 3.*syntax", [path, workdir])
+    return ["train", "--config", str(path), "--workdir", str(workdir)], pattern, [path, workdir]
+
+
+def config_with_syntax_error(tmp_path):
+    return _broken_config(tmp_path, "def get_config(:\n    return base_config()\n", r"mine\.py.*line 3.*syntax")
 
 
 def config_that_raises(tmp_path):
-    path = tmp_path / "mine.py"
-    path.write_text("from spritejax.configs import base_config\n\ndef get_config():\n    return base_confg()\n")
-    workdir = tmp_path / "run"
-    return (["train", "--config", str(path), "--workdir", str(workdir)],
-            r"mine\.py.*line 4.*NameError.*base_confg", [path, workdir])
+    return _broken_config(tmp_path, "def get_config():\n    return base_confg()\n",
+                          r"mine\.py.*line 4.*NameError.*base_confg")
 
 
 def workdir_is_a_file(tmp_path):
