@@ -148,8 +148,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--batch-size", type=int, default=16, help="frames per evaluation batch")
 
 
-NOTHING_LEARNED = ("the model explains every frame by the background alone; train longer, or use the fast-learning options of docs/model.md 'Learning fast' (as the demo "
-                   "config does: --set model.dictionary_init=foreground --set model.translation=correlation "
+NOTHING_LEARNED = ("the model explains every frame by the background alone; train longer, or use the "
+                   "fast-learning options of docs/model.md 'Learning fast' (as the demo config does: --set model.dictionary_init=foreground --set model.translation=correlation "
                    "--set loss.lambda_match=0.1)")
 
 
