@@ -4,11 +4,13 @@ An NNR bitstream is a sequence of nnr_unit()s, each `nnr_unit_size_flag u(1); nn
 (the size counts the whole unit) then `nnr_unit_type u(6); independently_decodable_flag u(1);
 partial_data_counter_present_flag u(1); [partial_data_counter u(8)]` and the type's own header and payload.
 
-Typed here: the start unit (STR), the model parameter set (MPS) and the compressed data unit (NDU) as far as
-a tensor stored uncompressed needs, each a dataclass of its own fields on `NnrUnitBase` (the common header).
-Every other unit, and any typed unit using a feature this module does not model (codebooks, decompositions,
-entry points, multiple topology elements), stays a plain `NnrUnit` whose body is kept as bytes: parsing then
-building always gives back the bytes that were read.
+Typed here: the start unit (STR), the model parameter set (MPS), the topology unit (TPL, payload as bytes) and
+the compressed data unit (NDU) header of one tensor, in profile 0 and profile 1 syntax (the STR's
+general_profile_idc decides), each a dataclass of its own fields on `NnrUnitBase` (the common header). An
+NDU's payload stays bytes: entropy decoding is the reader's business. Every other unit, and any typed unit using
+a feature this module does not model (codebooks, decompositions, entry points, multiple topology elements,
+parent-node signalling), stays a plain `NnrUnit` whose body is kept as bytes: parsing then building always
+gives back the bytes that were read.
 """
 
 from __future__ import annotations
@@ -103,6 +105,8 @@ class ParseState:
     """What earlier units of the same bitstream tell the parser of later ones."""
 
     mps_topology_indexed_reference_flag: int = 0
+    general_profile_idc: int = 0  # from the STR: profile 1 adds MPS and NDU fields
+    mps_parent_signalling_enabled_flag: int = 0
 
 
 @dataclass
@@ -118,7 +122,9 @@ class StartUnit(NnrUnitBase):
 
     @classmethod
     def parse_body(cls, r: BitReader, unit: NnrUnit, state: ParseState) -> "StartUnit":
-        return cls(**_common(unit), general_profile_idc=r.u(8))
+        start = cls(**_common(unit), general_profile_idc=r.u(8))
+        state.general_profile_idc = start.general_profile_idc
+        return start
 
 
 @dataclass
@@ -126,7 +132,8 @@ class ModelParameterSetUnit(NnrUnitBase):
     """NNR_MPS: empty header; payload of flags, optional quantization parameters, then byte_alignment().
 
     The performance maps that the four map flags announce are kept as bytes in `performance_maps`
-    (everything after the quantization fields, alignment included).
+    (everything after the quantization fields, alignment included). `general_profile_idc` is the start unit's:
+    profile 1 replaces the 7 reserved bits by its own flags and optional strings (`profile1_*` fields).
     """
 
     nnr_unit_type: int = NNR_MPS
@@ -140,6 +147,14 @@ class ModelParameterSetUnit(NnrUnitBase):
     mps_qp_density: int = 0  # present when mps_quantization_method_flags & (QSU|QCB)
     mps_quantization_parameter: int = 0
     performance_maps: bytes = b""
+    general_profile_idc: int = field(default=0, kw_only=True, compare=False)  # context, not a field
+    # profile 1: base_model_id / performance_metric_type are None when their flags are 0
+    validation_set_performance_present_flag: int = field(default=0, kw_only=True)
+    metric_type_performance_map_valid_flag: int = field(default=0, kw_only=True)
+    mps_parent_signalling_enabled_flag: int = field(default=0, kw_only=True)
+    nnr_pre_flag: int = field(default=0, kw_only=True)
+    base_model_id: str | None = field(default=None, kw_only=True)
+    performance_metric_type: str | None = field(default=None, kw_only=True)
     TYPED: ClassVar[int | None] = NNR_MPS
 
     _FLAGS: ClassVar[tuple[tuple[str, int], ...]] = (
@@ -156,10 +171,26 @@ class ModelParameterSetUnit(NnrUnitBase):
         return bool(self.mps_sparsification_flag or self.mps_pruning_flag or self.mps_unification_flag
                     or self.mps_decomposition_performance_map_flag)
 
+    @property
+    def _has_metric_type(self) -> bool:
+        return bool(self.validation_set_performance_present_flag or self.metric_type_performance_map_valid_flag)
+
     def build_body(self, w: BitWriter) -> None:
         for name, n in self._FLAGS:
             w.u(n, getattr(self, name))
-        w.u(7, 0)  # nnr_reserved_zero_7bits
+        if self.general_profile_idc == 1:
+            w.flag(self.base_model_id is not None)
+            w.flag(self.validation_set_performance_present_flag)
+            w.flag(self.metric_type_performance_map_valid_flag)
+            w.flag(self.mps_parent_signalling_enabled_flag)
+            w.flag(self.nnr_pre_flag if self.mps_parent_signalling_enabled_flag else 0)
+            w.u(2, 0)  # nnr_reserved_zero_2bits
+            if self.base_model_id is not None:
+                w.st(self.base_model_id)
+            if self._has_metric_type:
+                w.st(self.performance_metric_type or "")
+        else:
+            w.u(7, 0)  # nnr_reserved_zero_7bits
         if self.has_qp:
             w.u(3, self.mps_qp_density)
             w.i(13, self.mps_quantization_parameter)
@@ -171,24 +202,66 @@ class ModelParameterSetUnit(NnrUnitBase):
     @classmethod
     def parse_body(cls, r: BitReader, unit: NnrUnit, state: ParseState) -> "ModelParameterSetUnit":
         values = {name: r.u(n) for name, n in cls._FLAGS}
-        if r.u(7):
+        mps = cls(**_common(unit), **values, general_profile_idc=state.general_profile_idc)
+        if state.general_profile_idc == 1:
+            has_base_id = r.flag()
+            mps.validation_set_performance_present_flag, mps.metric_type_performance_map_valid_flag = r.flag(), r.flag()
+            mps.mps_parent_signalling_enabled_flag = r.flag()
+            pre = r.flag()
+            if pre and not mps.mps_parent_signalling_enabled_flag:
+                raise BmffError("MPS nnr_reserved_zero_1bit is not zero")
+            mps.nnr_pre_flag = pre
+            if r.u(2):
+                raise BmffError("MPS nnr_reserved_zero_2bits is not zero")
+            if has_base_id:
+                mps.base_model_id = r.st()
+            if mps._has_metric_type:
+                mps.performance_metric_type = r.st()
+            if mps.validation_set_performance_present_flag and not mps.has_maps:
+                raise _Untyped("validation_set_performance")
+        elif r.u(7):
             raise BmffError("MPS nnr_reserved_zero_7bits is not zero")
-        mps = cls(**_common(unit), **values)
         if mps.has_qp:
             mps.mps_qp_density, mps.mps_quantization_parameter = r.u(3), r.i(13)
         if mps.has_maps:
             mps.performance_maps = r.rest_bytes()
         state.mps_topology_indexed_reference_flag = mps.mps_topology_indexed_reference_flag
+        state.mps_parent_signalling_enabled_flag = mps.mps_parent_signalling_enabled_flag
         return mps
+
+
+@dataclass
+class TopologyUnit(NnrUnitBase):
+    """NNR_TPL: `topology_storage_format u(8), topology_compression_format u(8)`, then the topology as bytes."""
+
+    nnr_unit_type: int = NNR_TPL
+    topology_storage_format: int = 0
+    topology_compression_format: int = 0
+    payload: bytes = b""
+    TYPED: ClassVar[int | None] = NNR_TPL
+
+    def build_body(self, w: BitWriter) -> None:
+        w.u(8, self.topology_storage_format)
+        w.u(8, self.topology_compression_format)
+        w.write_bytes(self.payload)
+
+    @classmethod
+    def parse_body(cls, r: BitReader, unit: NnrUnit, state: ParseState) -> "TopologyUnit":
+        return cls(**_common(unit), topology_storage_format=r.u(8), topology_compression_format=r.u(8),
+                   payload=r.rest_bytes())
 
 
 @dataclass
 class CompressedDataUnit(NnrUnitBase):
     """NNR_NDU: nnr_compressed_data_unit_header() for one topology element, then the payload as bytes.
 
-    For NNR_PT_RAW_FLOAT the payload is prod(tensor_dimensions) little-endian float32 values.
-    Optional parts are None when absent. `topology_elem_id_index` replaces `topology_elem_id` when the
-    bitstream's MPS sets mps_topology_indexed_reference_flag.
+    For NNR_PT_RAW_FLOAT the payload is prod(tensor_dimensions) little-endian float32 values; for the other
+    types it is the DeepCABAC-coded data (15938-17 clause 9). Optional parts are None when absent.
+    `topology_elem_id_index` replaces `topology_elem_id` when the bitstream's MPS sets
+    mps_topology_indexed_reference_flag. `general_profile_idc` is the start unit's; in profile 1 `node_id`
+    is (device_id, parameter_id, put_node_depth) when node_id_present_flag is 1, `parent_node_id_present_flag`
+    is coded (0 only is modelled) when the MPS enables parent signalling, and `first_tensor_dimension_shift`
+    precedes scan_order.
     """
 
     nnr_unit_type: int = NNR_NDU
@@ -204,6 +277,10 @@ class CompressedDataUnit(NnrUnitBase):
     compressed_parameter_types: int = 0
     scan_order: int = 0  # coded when count_tensor_dimensions > 1 (only 0 is modelled)
     payload: bytes = b""
+    general_profile_idc: int = field(default=0, kw_only=True, compare=False)  # context, not a field
+    node_id: tuple[int, int, int] | None = field(default=None, kw_only=True)
+    parent_node_id_present_flag: int | None = field(default=None, kw_only=True)
+    first_tensor_dimension_shift: int = field(default=0, kw_only=True)
     TYPED: ClassVar[int | None] = NNR_NDU
 
     @property
@@ -223,6 +300,13 @@ class CompressedDataUnit(NnrUnitBase):
             w.ue(self.topology_elem_id_index, 7)
         else:
             w.st(self.topology_elem_id or "")
+        if self.general_profile_idc == 1:
+            w.flag(self.node_id is not None)
+            if self.node_id is not None:
+                for value, k in zip(self.node_id, (1, 5, 4)):
+                    w.ue(value, k)
+            if self.parent_node_id_present_flag is not None:
+                w.flag(self.parent_node_id_present_flag)
         if self._has_codebook_flag:
             w.flag(self.codebook_present_flag)
         if self._has_dq_flag:
@@ -241,13 +325,16 @@ class CompressedDataUnit(NnrUnitBase):
             if self.cabac_unary_length_minus1 is not None:
                 w.u(8, self.cabac_unary_length_minus1)
         if dims is not None and len(dims) > 1:
+            if self.general_profile_idc == 1:
+                w.ue(self.first_tensor_dimension_shift, 1)
             w.u(4, self.scan_order)
         w.byte_alignment()
         w.write_bytes(self.payload)
 
     @classmethod
     def parse_body(cls, r: BitReader, unit: NnrUnit, state: ParseState) -> "CompressedDataUnit":
-        ndu = cls(**_common(unit), nnr_compressed_data_unit_payload_type=r.u(5))
+        ndu = cls(**_common(unit), nnr_compressed_data_unit_payload_type=r.u(5),
+                  general_profile_idc=state.general_profile_idc)
         if r.flag():
             raise _Untyped("multiple topology elements")
         has_format, ndu.input_parameters_present_flag = r.flag(), r.flag()
@@ -255,6 +342,13 @@ class CompressedDataUnit(NnrUnitBase):
             ndu.topology_elem_id, ndu.topology_elem_id_index = None, r.ue(7)
         else:
             ndu.topology_elem_id = r.st()
+        if ndu.general_profile_idc == 1:
+            if r.flag():
+                ndu.node_id = (r.ue(1), r.ue(5), r.ue(4))
+            if state.mps_parent_signalling_enabled_flag:
+                ndu.parent_node_id_present_flag = r.flag()
+                if ndu.parent_node_id_present_flag:
+                    raise _Untyped("parent node (incremental update) signalling")
         if ndu._has_codebook_flag and r.flag():
             raise _Untyped("codebook")
         if ndu._has_dq_flag:
@@ -274,6 +368,8 @@ class CompressedDataUnit(NnrUnitBase):
             if has_unary:
                 ndu.cabac_unary_length_minus1 = r.u(8)
         if ndu.tensor_dimensions is not None and len(ndu.tensor_dimensions) > 1:
+            if ndu.general_profile_idc == 1:
+                ndu.first_tensor_dimension_shift = r.ue(1)
             ndu.scan_order = r.u(4)
             if ndu.scan_order:
                 raise _Untyped("entry points")
@@ -289,7 +385,7 @@ class _Untyped(Exception):
 
 
 _TYPED_CLASSES: dict[int, type[NnrUnitBase]] = {c.TYPED: c for c in (StartUnit, ModelParameterSetUnit,
-                                                                  CompressedDataUnit)}
+                                                                  TopologyUnit, CompressedDataUnit)}
 
 
 def _common(unit: NnrUnit) -> dict:

@@ -8,7 +8,7 @@ from hypothesis import given, settings, strategies as st
 from bmff import BmffError
 from bmff.bits import BitReader, BitWriter
 from bmff.nnr_units import (NNR_AGG, NNR_LPS, NNR_MPS, NNR_NDU, NNR_PT_FLOAT, NNR_PT_INT, NNR_QNT, NNR_STR, NNR_TPL,
-                            CompressedDataUnit, ModelParameterSetUnit, NnrUnit, ParseState, StartUnit,
+                            CompressedDataUnit, ModelParameterSetUnit, NnrUnit, ParseState, StartUnit, TopologyUnit,
                             build_raw_float_bitstream, build_raw_float_ndu, parse_unit, parse_units,
                             raw_float_tensors, split_config_units, units_to_bytes)
 
@@ -55,7 +55,7 @@ def test_size_flag_kept_when_wider_than_needed():
 
 
 def test_partial_data_counter_and_untyped_units_round_trip():
-    units = [NnrUnit(t, 0, 5, b"\x01\x02\x03") for t in (NNR_LPS, NNR_TPL, NNR_QNT, NNR_AGG, 40)]
+    units = [NnrUnit(t, 0, 5, b"\x01\x02\x03") for t in (NNR_LPS, NNR_QNT, NNR_AGG, 40)]
     raw = units_to_bytes(units)
     assert parse_units(raw) == units
     assert raw[2] == (NNR_LPS << 2) | 0b01 and raw[3] == 5
@@ -106,12 +106,32 @@ def test_unmodelled_features_stay_as_bytes():
 
 def test_every_unit_is_kept_and_says_why_it_is_untyped():
     codebook = CompressedDataUnit(nnr_compressed_data_unit_payload_type=NNR_PT_FLOAT, codebook_present_flag=1,
-                                  topology_elem_id="w", tensor_dimensions=[1], payload=bytes(4))
-    raw = units_to_bytes([StartUnit(general_profile_idc=1), codebook, NnrUnit(NNR_TPL, body=b"\1")])
-    start, ndu, tpl = parse_units(raw)
-    assert start == StartUnit(general_profile_idc=1) and units_to_bytes([start, ndu, tpl]) == raw
+                                  topology_elem_id="w", tensor_dimensions=[1], payload=bytes(4),
+                                  general_profile_idc=1)
+    raw = units_to_bytes([StartUnit(general_profile_idc=1), codebook, NnrUnit(NNR_TPL, body=b"\1"),
+                          NnrUnit(NNR_LPS, body=b"\1")])
+    start, ndu, tpl, lps = parse_units(raw)
+    assert start == StartUnit(general_profile_idc=1) and units_to_bytes([start, ndu, tpl, lps]) == raw
     assert type(ndu) is NnrUnit and ndu.nnr_unit_type == NNR_NDU and ndu.untyped_reason == "codebook not modelled"
-    assert type(tpl) is NnrUnit and tpl.untyped_reason is None  # no parser for the type: nothing failed
+    assert type(tpl) is NnrUnit and "needs 8 bits" in tpl.untyped_reason  # a TPL header needs two bytes
+    assert type(lps) is NnrUnit and lps.untyped_reason is None  # no parser for the type: nothing failed
+
+
+def test_profile_1_fields_round_trip():
+    """The STR's profile decides the MPS and NDU syntax: profile 1's node ids, strings and dimension shift."""
+    units = [StartUnit(general_profile_idc=1),
+             ModelParameterSetUnit(mps_quantization_method_flags=1, mps_qp_density=2, mps_quantization_parameter=-38,
+                                   base_model_id="base", metric_type_performance_map_valid_flag=1,
+                                   performance_metric_type="acc", mps_parent_signalling_enabled_flag=1,
+                                   general_profile_idc=1),
+             TopologyUnit(payload=b"\0"),
+             CompressedDataUnit(nnr_compressed_data_unit_payload_type=NNR_PT_FLOAT, topology_elem_id="w", dq_flag=1,
+                                tensor_dimensions=[3, 2], cabac_unary_length_minus1=10, node_id=(0, 7, 1),
+                                parent_node_id_present_flag=0, first_tensor_dimension_shift=1, payload=b"\xaa",
+                                general_profile_idc=1)]
+    raw = units_to_bytes(units)
+    back = parse_units(raw)
+    assert back == units and units_to_bytes(back) == raw and back[3].node_id == (0, 7, 1)
 
 
 @pytest.mark.parametrize("raw, message", [
