@@ -80,10 +80,22 @@ def length_size(entry: Box) -> int:
     return config.length_size
 
 
+WRAPPERS = {"encv": "sinf/frma", "resv": "rinf/frma"}  # protected, restricted: where the original type is
+
+
+def original_format(entry: Box) -> str:
+    """The coding format under 'encv' and 'resv' (either or both: 'encv' -> sinf 'resv' -> rinf 'avc1')."""
+    fmt = entry.type
+    for wrapper, path in WRAPPERS.items():
+        frma = entry.find(path)
+        if fmt == wrapper and isinstance(frma, OriginalFormatBox):
+            fmt = frma.data_format
+    return fmt
+
+
 def entry_codec(entry: Box) -> str | None:
-    """AVC/HEVC/VVC of a sample entry, looking through 'resv' to the original format."""
-    frma = entry.find("rinf/frma")
-    return codec_of(frma.data_format if isinstance(frma, OriginalFormatBox) else entry.type)
+    """AVC/HEVC/VVC of a sample entry, looking through 'encv' and 'resv' to the original format."""
+    return codec_of(original_format(entry))
 
 
 def _hvcc_nal_units(data: bytes) -> Iterator[tuple[int, bytes]]:
@@ -181,24 +193,45 @@ def references(meta: Box, reference_type: str) -> Iterator[tuple[int, list[int]]
 # --------------------------------------------------------------------------------------------- writers
 
 
+def _protected_frma(entry: VisualSampleEntry) -> OriginalFormatBox | None:
+    """The 'sinf/frma' of an 'encv' entry: it, not the entry's own type, is what 'resv' replaces."""
+    frma = entry.find("sinf/frma")
+    return frma if entry.format == "encv" and isinstance(frma, OriginalFormatBox) else None
+
+
+def _restricted_format(entry: VisualSampleEntry) -> str:
+    """The type that is 'resv' when the entry is restricted: its own, or under 'encv' the protected one."""
+    protected = _protected_frma(entry)
+    return protected.data_format if protected else entry.format
+
+
+def _set_restricted_format(entry: VisualSampleEntry, fmt: str) -> None:
+    protected = _protected_frma(entry)
+    if protected:
+        protected.data_format = fmt
+    else:
+        entry.format = fmt
+
+
 def wrap_restricted(entry: VisualSampleEntry, required: list[int], not_required: list[int] = ()) -> None:
-    """Hide a visual sample entry behind 'resv' with the 'aSEI' scheme requiring the given SEI types."""
-    if entry.format == "resv":
+    """Hide a visual sample entry behind 'resv' with the 'aSEI' scheme requiring the given SEI types (inside
+    the protection of an 'encv' entry: 'encv' -> sinf/frma 'resv' -> rinf/frma original, 14496-12 8.15.4)."""
+    fmt = _restricted_format(entry)
+    if fmt == "resv":
         raise BmffError("the sample entry is already 'resv'")
     schi = SchemeInformationBox(children=[SeiInformationBox(list(required), list(not_required))])
-    rinf = RestrictedSchemeInfoBox(children=[OriginalFormatBox(entry.format), SchemeTypeBox("aSEI", 0), schi])
-    entry.children.append(rinf)
-    entry.format = "resv"
+    entry.children.append(RestrictedSchemeInfoBox(children=[OriginalFormatBox(fmt), SchemeTypeBox("aSEI", 0), schi]))
+    _set_restricted_format(entry, "resv")
 
 
 def unwrap_restricted(entry: VisualSampleEntry) -> None:
     """Undo wrap_restricted: the original format comes back and 'rinf' goes."""
     rinf = next((c for c in entry.children if isinstance(c, RestrictedSchemeInfoBox)), None)
     frma = rinf.find("frma") if rinf else None
-    if entry.format != "resv" or not isinstance(frma, OriginalFormatBox):
+    if _restricted_format(entry) != "resv" or not isinstance(frma, OriginalFormatBox):
         raise BmffError("the sample entry is not a 'resv' entry with 'rinf/frma'")
     entry.children.remove(rinf)
-    entry.format = frma.data_format
+    _set_restricted_format(entry, frma.data_format)
 
 
 def add_nfcs_group(trak: Box, entry: NnpfcSeiSampleGroupEntry, parameter: NfcsGroupingParameter,
@@ -328,16 +361,21 @@ def add_post_filter(f: File, bitstream: bytes, *, filter_id: int = 1, base_item:
         raise BmffError("no video track to attach the post-filter to" if track_ID is None
                         else f"no video track with track_ID {track_ID}")
     trak = video[0].trak
+    entries = sample_entries(trak)
+    refused = [e.type for e in entries if entry_codec(e) is None] or ([] if entries else ["none"])
+    if refused:  # checked before anything changes: a refused file is left as it was
+        raise BmffError(f"{video[0].name} cannot carry NNPFC SEI: its sample entries are {refused}, "
+                        f"post-filters need AVC, HEVC or VVC (avc1/avc3, hvc1/hev1, vvc1/vvi1)")
+    update = base_item is not None
+    if update and item_types(find_file_meta(f) or new_meta()).get(base_item) != "nnr1":
+        raise BmffError(f"base item {base_item} is not an 'nnr1' item")
     meta = file_meta(f)
     item_id = nnr_item(meta, bitstream, name)
-    update = base_item is not None
     if update:
-        if item_types(meta).get(base_item) != "nnr1":
-            raise BmffError(f"base item {base_item} is not an 'nnr1' item")
         add_reference(meta, "pred", item_id, [base_item])
-    for entry in sample_entries(trak):
-        if entry.type == "resv":
-            seii = entry.find("rinf/schi/seii")
+    for entry in entries:
+        seii = entry.find("rinf/schi/seii")
+        if isinstance(entry, VisualSampleEntry) and _restricted_format(entry) == "resv":
             if isinstance(seii, SeiInformationBox) and NNPFC_PAYLOAD_TYPE not in seii.requiredSEI_ID:
                 seii.requiredSEI_ID.append(NNPFC_PAYLOAD_TYPE)
         elif isinstance(entry, VisualSampleEntry):

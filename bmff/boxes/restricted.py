@@ -1,8 +1,9 @@
-"""Restricted video (ISO/IEC 14496-12 8.12) and the 'aSEI' scheme of ISO/IEC 14496-15 4.11.
+"""Restricted and protected video (ISO/IEC 14496-12 8.12, 8.15) and the 'aSEI' scheme of ISO/IEC 14496-15 4.11.
 
 A 'resv' sample entry is the original visual sample entry with its type replaced by 'resv' and a 'rinf' box
 { 'frma' (the original type), 'schm' (scheme_type 'aSEI'), 'schi' { 'seii' } } appended, so a player that does
-not know the scheme does not play the track without the required post-processing.
+not know the scheme does not play the track without the required post-processing. A protected ('encv') entry
+keeps its original type in 'sinf/frma' the same way; protected and restricted, that type is 'resv'.
 """
 
 from __future__ import annotations
@@ -61,3 +62,9 @@ class SchemeInformationBox(ContainerBox):
 @dataclass
 class RestrictedSchemeInfoBox(ContainerBox):
     TYPE = "rinf"
+
+
+@register()
+@dataclass
+class ProtectionSchemeInfoBox(ContainerBox):
+    TYPE = "sinf"

@@ -245,3 +245,46 @@ def test_consistent_manifest_passes(sources):
     f = _annotated(sources["hevc"])
     _with_hvcc_sei(f, 200, _manifest((NNPFC_PAYLOAD_TYPE, 1), (211, 0)))
     assert _failing(f) == set()
+
+
+# --------------------------------------------------------------------------------------------- carriers
+
+
+def _ffmpeg(path, *args):
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=64x48:rate=10", "-t", "0.5",
+                    *args, str(path)], check=True)
+    return path
+
+
+def test_a_track_that_cannot_carry_nnpfc_sei_is_refused_and_left_as_it_was(tmp_path):
+    path = _ffmpeg(tmp_path / "mp4v.mp4", "-c:v", "mpeg4")
+    f = bmff.parse(path)
+    with pytest.raises(bmff.BmffError, match=r"track 1 cannot carry NNPFC SEI: its sample entries are \['mp4v'\]"):
+        amd1.add_post_filter(f, BITSTREAM)
+    assert f.to_bytes() == path.read_bytes()
+
+
+def test_the_refusal_is_one_user_error_line_in_spritejax_export(tmp_path):
+    from spritejax import configs, export
+    from spritejax.errors import UserError
+
+    f = bmff.parse(_ffmpeg(tmp_path / "mp4v.mp4", "-c:v", "mpeg4"))
+    with pytest.raises(UserError, match="^cannot add the model: track 1 cannot carry NNPFC SEI") as e:
+        export._add_model(f, BITSTREAM, configs.load("tiny"), embedded=True)
+    assert "\n" not in str(e.value)
+
+
+def test_an_encrypted_avc_track_is_restricted_inside_its_protection(tmp_path):
+    key = "00112233445566778899aabbccddeeff"
+    path = _ffmpeg(tmp_path / "encv.mp4", "-c:v", "libx264", "-encryption_scheme", "cenc-aes-ctr",
+                   "-encryption_key", key, "-encryption_kid", key)
+    f = bmff.parse(path)
+    amd1.add_post_filter(f, BITSTREAM)
+    g = _reparsed(f)
+    entry = _entry(g)
+    assert (entry.type, entry.find("sinf/frma").data_format, entry.find("rinf/frma").data_format) == \
+        ("encv", "resv", "avc1")
+    assert amd1.entry_codec(entry) == "avc"
+    assert entry.find("rinf/schi/seii").requiredSEI_ID == [NNPFC_PAYLOAD_TYPE]
+    amd1.unwrap_restricted(entry)
+    assert entry.find("sinf/frma").data_format == "avc1" and entry.find("rinf") is None
