@@ -451,14 +451,15 @@ def units_to_bytes(units: list[NnrUnitBase]) -> bytes:
 # --------------------------------------------------------------------------------------------- building
 
 
-def raw_float_ndu(name: str, dims: list[int], data: bytes) -> CompressedDataUnit:
+def raw_float_ndu(name: str, dims: list[int], data: bytes, general_profile_idc: int = 0) -> CompressedDataUnit:
     """An NDU holding one float32 tensor uncompressed: data is prod(dims) little-endian float32 values."""
     if any(d < 0 for d in dims):
         raise BmffError(f"tensor dimensions {dims} must be non-negative")
     expected = 4 * math.prod(dims)
     if len(data) != expected:
         raise BmffError(f"tensor '{name}' of shape {list(dims)} needs {expected} bytes of float32, got {len(data)}")
-    return CompressedDataUnit(topology_elem_id=name, tensor_dimensions=list(dims), payload=bytes(data))
+    return CompressedDataUnit(topology_elem_id=name, tensor_dimensions=list(dims), payload=bytes(data),
+                              general_profile_idc=general_profile_idc)
 
 
 def build_raw_float_ndu(name: str, dims: list[int], data: bytes) -> bytes:
@@ -467,8 +468,9 @@ def build_raw_float_ndu(name: str, dims: list[int], data: bytes) -> bytes:
 
 def build_raw_float_bitstream(tensors: list[tuple[str, list[int], bytes]], general_profile_idc: int = 0) -> bytes:
     """A complete NNR bitstream: start unit, model parameter set, then one raw-float NDU per tensor."""
-    units: list[NnrUnitBase] = [StartUnit(general_profile_idc=general_profile_idc), ModelParameterSetUnit()]
-    units += [raw_float_ndu(name, dims, data) for name, dims, data in tensors]
+    units: list[NnrUnitBase] = [StartUnit(general_profile_idc=general_profile_idc),
+                                ModelParameterSetUnit(general_profile_idc=general_profile_idc)]
+    units += [raw_float_ndu(name, dims, data, general_profile_idc) for name, dims, data in tensors]
     return units_to_bytes(units)
 
 
