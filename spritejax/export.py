@@ -36,7 +36,8 @@ CONFIG_MIME = "application/json"
 class ExportReport:
     path: str
     mode: str  # 'standalone' | 'embedded'
-    bits: int | None
+    qp: int | None  # None: lossless (raw float32)
+    dq: bool  # dependent quantisation (when qp is set)
     item_id: int
     tensors: int
     parameters: int
@@ -69,8 +70,11 @@ def _open(path) -> bmff.File:
         raise UserError(f"{path}: not a readable MP4/ISOBMFF file: {e}") from None
 
 
-def export(cfg, model, params, out, video=None, bits: int | None = None, base=None) -> ExportReport:
-    """Write the model to `out`: standalone, into a copy of `video`, or as an update to the model in `base`."""
+def export(cfg, model, params, out, video=None, qp: int | None = None, base=None, dq: bool = True) -> ExportReport:
+    """Write the model to `out`: standalone, into a copy of `video`, or as an update to the model in `base`.
+
+    With `qp`, tensors are quantised and DeepCABAC-coded (spritejax.nnr); without, stored as raw float32.
+    """
     tensors = _tensors(model, params)
     if base is not None:
         if video is not None:
@@ -78,12 +82,12 @@ def export(cfg, model, params, out, video=None, bits: int | None = None, base=No
         f = _open(base)
         _, base_chain, base_flat = _latest(f)
         changed = {k: v for k, v in tensors.items() if k not in base_flat or base_flat[k].tobytes() != v.tobytes()}
-        bitstream = units_to_bytes(nnr.encode(changed, bits))
+        bitstream = units_to_bytes(nnr.encode(changed, qp, dq))
         mode = "embedded" if any(t.handler_type == "vide" for t in bmff.tracks.tracks(f)) else "standalone"
         item_id = _add_model(f, bitstream, cfg, base_item=base_chain[-1], embedded=mode == "embedded")
         count = len(changed)
     else:
-        bitstream = units_to_bytes(nnr.encode(tensors, bits))
+        bitstream = units_to_bytes(nnr.encode(tensors, qp, dq))
         if video is not None:
             f, mode = _open(video), "embedded"
         else:
@@ -98,7 +102,8 @@ def export(cfg, model, params, out, video=None, bits: int | None = None, base=No
     except bmff.BmffError as e:
         raise UserError(f"cannot write {out}: {e}") from None
     n_params = sum(int(v.size) for k, v in tensors.items() if k != SHEET)
-    return ExportReport(str(out), mode, bits, item_id, count, n_params, len(bitstream), out.stat().st_size)
+    return ExportReport(str(out), mode, qp, dq and qp is not None, item_id, count, n_params, len(bitstream),
+                        out.stat().st_size)
 
 
 def _add_model(f: bmff.File, bitstream: bytes, cfg, base_item: int | None = None, embedded: bool = False) -> int:
@@ -200,20 +205,30 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="the MP4 / ISOBMFF file to write")
     parser.add_argument("--video", help="footage MP4 to embed the model in (its video track gets an NNPFC group)")
     parser.add_argument("--base", help="an exported file: write this model as an incremental update of its model")
-    parser.add_argument("--bits", type=int, choices=(8, 16), help="uniform per-tensor quantization (default: "
-                        "lossless float32); reports the PSNR change of the re-rendered frames")
-    parser.add_argument("--frames", type=int, default=16, help="frames re-rendered to measure --bits (default 16)")
+    parser.add_argument("--qp", type=int, help="quantise with the NNR quantisation parameter qp (step 2^(qp/4), "
+                        "e.g. -38; vectors get qp-8) and DeepCABAC-code the levels; needs NNCodec (docs/amd1.md). "
+                        "Default: lossless float32. Reports the size and the PSNR change of the re-rendered frames")
+    parser.add_argument("--no-dq", dest="dq", action="store_false", help="with --qp: uniform scalar quantisation "
+                        "instead of dependent (trellis-coded) quantisation")
+    parser.add_argument("--bits", type=int, help=argparse.SUPPRESS)  # replaced by --qp: refused with a pointer
+    parser.add_argument("--frames", type=int, default=16, help="frames re-rendered to measure --qp (default 16)")
 
 
 def run_export(args) -> int:
     from .train import load_workdir
 
-    for path in (args.video, args.base):  # before the workdir, whose loading takes a while
+    if args.bits is not None:
+        raise UserError("--bits is gone: NNR quantises by qp, use --qp N (e.g. --qp -38, smaller is finer; "
+                        "docs/amd1.md)")
+    if args.qp is not None:  # before the workdir, whose loading takes a while
+        nnr.check_qp(args.qp, "--qp")
+        nnr.deepcabac()
+    for path in (args.video, args.base):
         if path is not None:
             _check_input(path)
     cfg, model, params = load_workdir(args.workdir)
-    report = dataclasses.asdict(export(cfg, model, params, args.out, args.video, args.bits, args.base))
-    if args.bits:
+    report = dataclasses.asdict(export(cfg, model, params, args.out, args.video, args.qp, args.base, args.dq))
+    if args.qp is not None:
         report.update(quantization_psnr(cfg, model, params, args.out, args.frames))
     print(json.dumps(report))
     return 0
