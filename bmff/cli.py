@@ -12,7 +12,7 @@ import json
 import sys
 
 from .box import BmffError
-from .dump import file_json, file_lines
+from .dump import file_json, file_json_chunks, file_lines
 from .io import parse
 from .validate import CHECKS, has_errors, load_plugins, parse_lenient, run_checks
 
@@ -24,8 +24,11 @@ def _dump(args: argparse.Namespace) -> int:
             print(f"bmff dump: {finding}", file=sys.stderr)
     else:
         f = parse(args.file)
-    if args.json:
-        json.dump(file_json(f, args.max_bytes), sys.stdout, indent=1 if args.indent else None)
+    if args.json and args.indent:
+        json.dump(file_json(f, args.max_bytes), sys.stdout, indent=1)
+        sys.stdout.write("\n")
+    elif args.json:  # streamed: a million-record table never exists as JSON objects in memory
+        sys.stdout.writelines(file_json_chunks(f, args.max_bytes))
         sys.stdout.write("\n")
     else:
         for line in file_lines(f, args.max_items, args.max_bytes):

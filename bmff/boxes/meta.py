@@ -7,11 +7,13 @@ construction methods (file offset, 'idat', other items) with a guard against ref
 from __future__ import annotations
 
 import dataclasses
+from array import array
 from dataclasses import dataclass, field
 
 from ..box import (Box, BmffError, ContainerBox, Context, FullBox, Reader, Source, Writer, build_boxes, is_fourcc,
                    parse_box, parse_boxes, payload_bytes, register)
 from .file import MediaDataBox
+from .tables import Columns, Record, Rows, record_field
 
 
 def put_uint(w: Writer, value: int, nbytes: int, name: str) -> None:
@@ -90,27 +92,139 @@ class PrimaryItemBox(FullBox):
 # --------------------------------------------------------------------------------------------- iloc
 
 
-@dataclass
-class ItemLocationExtent:
-    extent_offset: int = 0
-    extent_length: int = 0
-    extent_index: int = 0  # only coded in versions 1/2 when index_size > 0
+class ItemLocationExtent(Record):
+    """One extent of an item: a view of a row of its 'iloc' extent columns, or standalone when built."""
+
+    __slots__ = ()
+    FIELDS = ("extent_offset", "extent_length", "extent_index")  # extent_index: versions 1/2 with index_size > 0
+    extent_offset = record_field("extent_offset")
+    extent_length = record_field("extent_length")
+    extent_index = record_field("extent_index")
+
+    def __init__(self, extent_offset: int = 0, extent_length: int = 0, extent_index: int = 0):
+        rows = Columns(dict.fromkeys(self.FIELDS, 1))
+        rows.insert(0, dict(zip(self.FIELDS, (extent_offset, extent_length, extent_index))))
+        self._bind(rows, 0)
 
 
-@dataclass
-class ItemLocation:
-    item_ID: int = 0
-    construction_method: int = 0  # 0 file offset, 1 'idat' offset, 2 item offset (versions 1/2 only)
-    data_reference_index: int = 0  # 0: this file
-    base_offset: int = 0
-    extents: list[ItemLocationExtent] = field(default_factory=list)
-    reserved: int = 0  # the 12 bits before construction_method; kept so odd files write back as read
+_ITEM_COLUMNS = ("item_ID", "construction_method", "data_reference_index", "base_offset", "reserved")
+
+
+class ItemLocation(Record):
+    """One item of 'iloc': a view of a row of the box's item columns, or standalone when built.
+
+    construction_method: 0 file offset, 1 'idat' offset, 2 item offset (versions 1/2 only); data_reference_index
+    0: this file; reserved: the 12 bits before construction_method, kept so odd files write back as read.
+    """
+
+    __slots__ = ()
+    FIELDS = ("item_ID", "construction_method", "data_reference_index", "base_offset", "extents", "reserved")
+    item_ID = record_field("item_ID")
+    construction_method = record_field("construction_method")
+    data_reference_index = record_field("data_reference_index")
+    base_offset = record_field("base_offset")
+    reserved = record_field("reserved")
+
+    def __init__(self, item_ID: int = 0, construction_method: int = 0, data_reference_index: int = 0,
+                 base_offset: int = 0, extents=(), reserved: int = 0):
+        table = ItemLocations()
+        table.add(dict(zip(_ITEM_COLUMNS, (item_ID, construction_method, data_reference_index, base_offset,
+                                           reserved))), extents)
+        self._bind(table, 0)
+
+    @property
+    def extents(self) -> "ItemExtents":
+        return ItemExtents(self._rows, self._row)
+
+    @extents.setter
+    def extents(self, extents) -> None:
+        self._rows.set_extents(self._row, extents)
+
+
+class ItemExtents(Rows):
+    """The extents of one item: rows first[i] .. first[i+1] of the box's extent columns."""
+
+    __slots__ = ("_table", "_item")
+
+    def __init__(self, table: "ItemLocations", item: int):
+        self._table, self._item = table, item
+
+    def __len__(self) -> int:
+        return self._table.first[self._item + 1] - self._table.first[self._item]
+
+    RECORD = ItemLocationExtent
+
+    def _view(self, i: int) -> ItemLocationExtent:
+        return ItemLocationExtent.view(self._table.extents, self._table.first[self._item] + i)
+
+    def column(self, name: str) -> array | list:
+        return self._table.extents.cols[name][self._table.first[self._item] : self._table.first[self._item + 1]]
+
+    def append(self, extent: ItemLocationExtent) -> None:
+        self._table.set_extents(self._item, [*self, extent])
+
+
+class ItemLocations(Rows):
+    """The items of an 'iloc' box as columns: an item costs a few bytes, not objects, and so does each of its
+    extents (16 items of 65,535 zero-width extents fit in 1 MB of box). Indexing gives ItemLocation views;
+    an appended ItemLocation becomes a view of its new row, so changes to it reach the box."""
+
+    __slots__ = ("items", "first", "extents")
+
+    def __init__(self, items=(), widths: dict[str, int] | None = None, extent_widths: dict[str, int] | None = None):
+        self.items = Columns(widths or dict.fromkeys(_ITEM_COLUMNS, 1))
+        self.first = array("Q", [0])  # extent row where item i starts; first[-1]: the extent count
+        self.extents = Columns(extent_widths or dict.fromkeys(ItemLocationExtent.FIELDS, 1))
+        for item in items:
+            self.append(item)
+
+    def __len__(self) -> int:
+        return len(self.first) - 1
+
+    RECORD = ItemLocation
+
+    def _view(self, i: int) -> ItemLocation:
+        return ItemLocation.view(self, i)
+
+    def column(self, name: str) -> array | list:
+        return self.items.cols[name][:]
+
+    def get(self, name: str, row: int):
+        return self.items.get(name, row)
+
+    def set(self, name: str, row: int, value) -> None:
+        self.items.set(name, row, value)
+
+    def add(self, values: dict, extents=()) -> None:
+        """A new last item from its column values and its extents (records or (offset, length, index))."""
+        self.items.insert(len(self), values)
+        self.first.append(self.first[-1])
+        self.set_extents(len(self) - 1, extents)
+
+    def append(self, item: ItemLocation) -> None:
+        self.add({name: getattr(item, name) for name in _ITEM_COLUMNS}, item.extents)
+        item._bind(self, len(self) - 1)
+
+    def set_extents(self, i: int, extents) -> None:
+        """Replace item i's extents."""
+        rows = [e.values() if isinstance(e, Record) else tuple(e) for e in extents]
+        start, stop = self.first[i], self.first[i + 1]
+        self.extents.delete(start, stop)
+        for k, values in enumerate(rows):
+            self.extents.insert(start + k, dict(zip(ItemLocationExtent.FIELDS, values)))
+        shift = len(rows) - (stop - start)
+        if shift:
+            for j in range(i + 1, len(self.first)):
+                self.first[j] += shift
 
 
 @register()
 @dataclass
 class ItemLocationBox(FullBox):
-    """'iloc': where each item's bytes are. Field widths are per box, in bytes (0, 4 or 8)."""
+    """'iloc': where each item's bytes are. Field widths are per box, in bytes (0, 4 or 8).
+
+    `items` is an ItemLocations table; a list of ItemLocation assigned to it is copied in.
+    """
 
     TYPE = "iloc"
     VERSIONS = (0, 1, 2)
@@ -118,7 +232,15 @@ class ItemLocationBox(FullBox):
     length_size: int = 4
     base_offset_size: int = 0
     index_size: int = 0  # a reserved nibble in version 0, kept as read
-    items: list[ItemLocation] = field(default_factory=list)
+    items: ItemLocations = field(default_factory=ItemLocations)
+
+    def __setattr__(self, name, value):
+        if name == "items" and not isinstance(value, ItemLocations):
+            value = ItemLocations(value)
+        super().__setattr__(name, value)
+
+    def _index_size(self) -> int:
+        return self.index_size if self.version else 0
 
     @classmethod
     def parse_body(cls, r: Reader, ctx: Context) -> "ItemLocationBox":
@@ -128,28 +250,37 @@ class ItemLocationBox(FullBox):
         id_size = _id_size(v == 2)
         item_count = r.uint(id_size)
         r.check_count(item_count, id_size + (2 if v else 0) + 2 + box.base_offset_size + 2)
-        index_size = box.index_size if v else 0
-        extent_size = index_size + box.offset_size + box.length_size
+        widths = [box.index_size if v else 0, box.offset_size, box.length_size]
+        extent_size = sum(widths)
+        table = ItemLocations(widths=dict(zip(_ITEM_COLUMNS, (id_size, 1, 2, box.base_offset_size, 2))),
+                              extent_widths=dict(zip(ItemLocationExtent.FIELDS, widths[1:] + widths[:1])))
         zero_width_budget = r.remaining()  # extents of 0 bytes each cost no input: bound them by the box size
-        for _ in range(item_count):
-            item = ItemLocation(r.uint(id_size))
+        for row in range(item_count):
+            item_ID, reserved, method = r.uint(id_size), 0, 0
             if v:
                 word = r.u16()
-                item.reserved, item.construction_method = word >> 4, word & 15
-            item.data_reference_index = r.u16()
-            item.base_offset = r.uint(box.base_offset_size)
+                reserved, method = word >> 4, word & 15
+            table.items.insert(row, {"item_ID": item_ID, "construction_method": method,
+                                     "data_reference_index": r.u16(), "base_offset": r.uint(box.base_offset_size),
+                                     "reserved": reserved})
             extent_count = r.u16()
             if extent_size:
                 r.check_count(extent_count, extent_size)
+                block = memoryview(r.read(extent_count * extent_size))
+                columns, at = {}, 0
+                for name, width in zip(("extent_index", "extent_offset", "extent_length"), widths):
+                    columns[name] = [int.from_bytes(block[k + at : k + at + width], "big")
+                                     for k in range(0, len(block), extent_size)]
+                    at += width
+                for name, values in columns.items():
+                    table.extents.cols[name].extend(values)
             else:
                 zero_width_budget -= extent_count
                 if zero_width_budget < 0:
                     raise r.error("iloc promises more zero-width extents than its size allows")
-            for _ in range(extent_count):
-                index = r.uint(index_size)
-                offset = r.uint(box.offset_size)
-                item.extents.append(ItemLocationExtent(offset, r.uint(box.length_size), index))
-            box.items.append(item)
+                table.extents.extend_zeros(extent_count)
+            table.first.append(table.first[-1] + extent_count)
+        box.items = table
         return box
 
     def build_body(self, w: Writer) -> None:
@@ -161,18 +292,25 @@ class ItemLocationBox(FullBox):
         w.u8(self.base_offset_size << 4 | self.index_size)
         id_size = _id_size(v == 2)
         put_uint(w, len(self.items), id_size, "iloc item_count")
-        index_size = self.index_size if v else 0
-        for item in self.items:
+        fields = [("extent_index", self._index_size()), ("extent_offset", self.offset_size),
+                  ("extent_length", self.length_size)]
+        table = self.items
+        for i, item in enumerate(table):
             put_uint(w, item.item_ID, id_size, "iloc item_ID")
             if v:
                 put_uint(w, item.reserved << 4 | item.construction_method, 2, "iloc construction_method")
             put_uint(w, item.data_reference_index, 2, "iloc data_reference_index")
             put_uint(w, item.base_offset, self.base_offset_size, "iloc base_offset")
-            put_uint(w, len(item.extents), 2, "iloc extent_count")
-            for e in item.extents:
-                put_uint(w, e.extent_index, index_size, "iloc extent_index")
-                put_uint(w, e.extent_offset, self.offset_size, "iloc extent_offset")
-                put_uint(w, e.extent_length, self.length_size, "iloc extent_length")
+            start, stop = table.first[i], table.first[i + 1]
+            put_uint(w, stop - start, 2, "iloc extent_count")
+            columns = [(name, table.extents.cols[name][start:stop], width) for name, width in fields]
+            for name, values, width in columns:
+                if not width and any(values):  # a 0-byte field holds only zeros: checked per column, not per value
+                    put_uint(w, next(x for x in values if x), 0, f"iloc {name}")
+            coded = [(values, width, name) for name, values, width in columns if width]
+            for k in range(stop - start if coded else 0):
+                for values, width, name in coded:
+                    put_uint(w, values[k], width, f"iloc {name}")
 
     def item(self, item_ID: int) -> ItemLocation | None:
         return next((i for i in self.items if i.item_ID == item_ID), None)

@@ -4,6 +4,8 @@ per-entry fields, read in one bounded read and written in one pack, so million-e
 from __future__ import annotations
 
 import struct
+from array import array
+from collections.abc import Sequence
 
 from ..box import BmffError, Reader, Writer
 
@@ -44,3 +46,127 @@ def fixed_bytes(w: Writer, data: bytes, size: int, name: str) -> None:
     if len(data) != size:
         raise BmffError(f"{name} must be {size} bytes, got {len(data)}")
     w.write(bytes(data))
+
+
+# --------------------------------------------------------------------------------------------- row tables
+# Records that a box can hold by the million for a few bytes each (iloc's extents are 0 bytes wide when its
+# field sizes are 0) are rows of parallel arrays, and the objects a caller sees are views of one row.
+
+_TYPECODES = "BHIQ"  # unsigned array types, narrowest first
+
+
+def column(nbytes: int) -> array | list:
+    """Storage for a field coded in nbytes: the narrowest unsigned array that holds it, a list beyond 64 bits."""
+    code = next((c for c in _TYPECODES if array(c).itemsize >= nbytes), None)
+    return array(code) if code else []
+
+
+def _wider(col: array | list, value) -> array | list:
+    """col in storage that also takes value: 64-bit array for a larger unsigned int, else a list."""
+    if isinstance(col, array) and isinstance(value, int) and 0 <= value < 1 << 64 and col.typecode != "Q":
+        return array("Q", col)
+    return list(col)
+
+
+class Columns:
+    """Parallel columns named as a record's fields; a value too wide for its column widens the column."""
+
+    __slots__ = ("cols",)
+
+    def __init__(self, widths: dict[str, int]):
+        self.cols = {name: column(n) for name, n in widths.items()}
+
+    def __len__(self) -> int:
+        return len(next(iter(self.cols.values())))
+
+    def get(self, name: str, row: int):
+        return self.cols[name][row]
+
+    def _fit(self, name: str, value) -> array | list:
+        """The column of name, widened first when value does not fit it."""
+        col = self.cols[name]
+        if isinstance(col, array) and not (isinstance(value, int) and 0 <= value < 1 << 8 * col.itemsize):
+            self.cols[name] = col = _wider(col, value)
+        return col
+
+    def set(self, name: str, row: int, value) -> None:
+        self._fit(name, value)[row] = value
+
+    def insert(self, row: int, values: dict) -> None:
+        for name, value in values.items():
+            self._fit(name, value).insert(row, value)
+
+    def extend_zeros(self, n: int) -> None:
+        for col in self.cols.values():
+            if isinstance(col, array):
+                col.frombytes(bytes(n * col.itemsize))
+            else:
+                col.extend([0] * n)
+
+    def delete(self, start: int, stop: int) -> None:
+        for col in self.cols.values():
+            del col[start:stop]
+
+
+class Record:
+    """A record with the spec's field names (FIELDS), stored as one row of a Columns table: the row of a box's
+    table, or, built standalone, the only row of its own. Equal to any record of the same class and values."""
+
+    __slots__ = ("_rows", "_row")
+    FIELDS: tuple[str, ...] = ()
+
+    def _bind(self, rows, row: int) -> None:
+        self._rows, self._row = rows, row
+
+    @classmethod
+    def view(cls, rows, row: int) -> "Record":
+        rec = cls.__new__(cls)
+        rec._bind(rows, row)
+        return rec
+
+    def values(self) -> tuple:
+        return tuple(getattr(self, name) for name in self.FIELDS)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Record) or type(other) is not type(self):
+            return NotImplemented
+        return self.values() == other.values()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(f'{n}={getattr(self, n)!r}' for n in self.FIELDS)})"
+
+
+def record_field(name: str) -> property:
+    """A Record attribute that reads and writes its row's column."""
+    return property(lambda self: self._rows.get(name, self._row),
+                    lambda self, value: self._rows.set(name, self._row, value))
+
+
+class Rows(Sequence):
+    """A list-like run of Record views (len, index, slice, iterate, compare with any sequence of records).
+
+    Subclasses give `_view(i)` and `column(name)`, one field over all rows (a copy), for whole-table reads
+    that a million views would make slow.
+    """
+
+    RECORD: type[Record] = Record
+
+    def __iter__(self):
+        for i in range(len(self)):
+            yield self._view(i)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, (Sequence, list)) or isinstance(other, (str, bytes)):
+            return NotImplemented
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other))
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        n = len(self)
+        if not -n <= i < n:
+            raise IndexError(i)
+        return self._view(i % n)
+
+    def __repr__(self) -> str:
+        return repr(list(self))

@@ -1,21 +1,26 @@
 """Item boxes: exact layouts, round trips of random instances, item data resolution, real HEIF files."""
 
+import json
 import re
 import shutil
 import struct
 import subprocess
+import tracemalloc
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import bmff
-from bmff import BmffError, UnknownBox
+from bmff import BmffError, UnknownBox, dump, validate
 from bmff.box import Payload, Source
 from bmff.boxes.meta import (ItemDataBox, ItemInfoBox, ItemInfoEntry, ItemLocation, ItemLocationBox,
                              ItemLocationExtent, ItemPropertiesBox, ItemPropertyAssociation,
                              ItemPropertyAssociationBox, ItemPropertyAssociationEntry, ItemPropertyContainerBox,
                              ItemReferenceBox, MetaBox, PrimaryItemBox, SingleItemTypeReferenceBox, item_data)
 from item_media import EXIF, XMP, make_heif, mutants
+
+FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def reparse(box):
@@ -60,6 +65,61 @@ def test_iloc_v2_index_and_construction_method():
 def test_iloc_value_too_wide_is_a_bmff_error():
     with pytest.raises(BmffError, match="extent_offset"):
         ItemLocationBox(4, 4, 0, 0, [ItemLocation(1, extents=[ItemLocationExtent(1 << 33, 1)])]).to_bytes()
+
+
+def _hostile_iloc_file() -> bytes:
+    """1 MB: an 'iloc' with field sizes 0 and 16 items of 65,535 zero-width extents (1,048,560 extents)."""
+    items = b"".join(struct.pack(">HHH", i + 1, 0, 65535) for i in range(16))
+    iloc = box_bytes(b"iloc", bytes(4) + b"\0\0" + struct.pack(">H", 16) + items + bytes(16 * 65535))
+    hdlr = box_bytes(b"hdlr", bytes(8) + b"pict" + bytes(13))
+    return box_bytes(b"ftyp", b"mif1" + bytes(4) + b"mif1") + box_bytes(b"meta", bytes(4) + hdlr + iloc)
+
+
+def test_zero_width_iloc_extents_cost_bytes_not_objects():
+    """Parse, write back, validate and both dumps of the hostile 1 MB iloc stay under 8 x N + 20 MB traced
+    (the extents were a million objects: 144 MB to parse, 350-528 MB to dump as JSON)."""
+    raw = _hostile_iloc_file()
+    bound = 8 * len(raw) + 20_000_000
+    tracemalloc.start()
+    try:
+        f = bmff.parse(raw)
+        iloc = f.find("meta/iloc")
+        assert len(iloc.items) == 16 and sum(len(i.extents) for i in iloc.items) == 16 * 65535
+        assert iloc.items[15].extents[65534] == ItemLocationExtent(0, 0, 0)
+        assert f.to_bytes() == raw
+        assert [x for x in validate.run_checks(f) if x.check == "iloc-extents"] == []
+        assert sum(1 for _ in dump.file_lines(f)) < 100
+        size = sum(len(piece) for piece in dump.file_json_chunks(f))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert size > 16 * 65535 * 80  # every extent was written out, streamed
+    assert peak < bound, f"peak {peak / 1e6:.1f} MB for a {len(raw) / 1e6:.1f} MB file"
+
+
+def test_iloc_views_write_through_and_compare_as_records():
+    iloc = ItemLocationBox(4, 4, 0, 0, [ItemLocation(1, extents=[ItemLocationExtent(1, 2), ItemLocationExtent(3, 4)])])
+    item = ItemLocation(2, extents=[ItemLocationExtent(5, 6)])
+    iloc.items.append(item)
+    item.base_offset = 1 << 40  # the appended object is a view of its row now; the column widens to 64 bits
+    iloc.items[0].extents[1].extent_length += 10
+    iloc.items[0].extents.append(ItemLocationExtent(7, 8))
+    assert iloc.items[1].base_offset == 1 << 40 and iloc.items[1].extents == [ItemLocationExtent(5, 6)]
+    assert [e.values() for e in iloc.items[0].extents] == [(1, 2, 0), (3, 14, 0), (7, 8, 0)]
+    assert iloc.items == [ItemLocation(1, extents=[ItemLocationExtent(1, 2), ItemLocationExtent(3, 14),
+                                                   ItemLocationExtent(7, 8)]),
+                          ItemLocation(2, base_offset=1 << 40, extents=[ItemLocationExtent(5, 6)])]
+    iloc.base_offset_size = 8
+    assert reparse(iloc) == iloc
+    iloc.items[0].extents = []
+    assert len(iloc.items[0].extents) == 0 and iloc.items[1].extents[0].extent_offset == 5
+    assert repr(iloc.items[1].extents[0]) == "ItemLocationExtent(extent_offset=5, extent_length=6, extent_index=0)"
+
+
+def test_streamed_json_is_the_json_of_the_dump():
+    for name in ("img.heic", "h264.mp4", "frag.mp4", "q.mov"):
+        f = bmff.parse(FIXTURES / name)
+        assert json.loads("".join(dump.file_json_chunks(f, 4))) == dump.file_json(f, 4), name
 
 
 def test_infe_variants():
