@@ -8,6 +8,7 @@ sample group to a track, add 'nnr1' items to a MetaBox.
 
 from __future__ import annotations
 
+import copy
 from typing import Iterator
 
 from . import tracks as tr
@@ -42,15 +43,22 @@ def _stbl(trak: Box) -> Box | None:
     return trak.find("mdia/minf/stbl")
 
 
-def sbgps(trak: Box, grouping_type: str) -> list[SampleToGroupBox]:
-    stbl = _stbl(trak)
-    return [b for b in (stbl.boxes if stbl else []) if isinstance(b, SampleToGroupBox)
-            and b.grouping_type == grouping_type]
+def _group_boxes(container: Box) -> list[Box]:
+    """Where sample group boxes live: a 'trak''s 'stbl', or a 'traf' itself."""
+    if container.type == "traf":
+        return container.boxes
+    stbl = _stbl(container)
+    return stbl.boxes if stbl else []
 
 
-def sgpd_entries(trak: Box, grouping_type: str) -> list:
-    stbl = _stbl(trak)
-    return [e for b in (stbl.boxes if stbl else []) if isinstance(b, SampleGroupDescriptionBox)
+def sbgps(container: Box, grouping_type: str) -> list[SampleToGroupBox]:
+    """The SampleToGroupBoxes of a grouping type in a 'trak' (its 'stbl') or a 'traf'."""
+    return [b for b in _group_boxes(container) if isinstance(b, SampleToGroupBox) and b.grouping_type == grouping_type]
+
+
+def sgpd_entries(container: Box, grouping_type: str) -> list:
+    """The sample group description entries of a grouping type in a 'trak' (its 'stbl') or a 'traf'."""
+    return [e for b in _group_boxes(container) if isinstance(b, SampleGroupDescriptionBox)
             and b.grouping_type == grouping_type for e in b.entries]
 
 
@@ -63,14 +71,77 @@ def sample_group_indices(trak: Box, sbgp: SampleToGroupBox) -> list[int]:
     return sbgp.indices(tr.sample_count(trak))
 
 
-def nfcs_sample_groups(trak: Box) -> dict[NfcsGroupingParameter, list[int]]:
-    """group_description_index per sample for each (filter_update_flag, filter_id) of the track."""
+def _first_by_parameter(container: Box) -> dict[NfcsGroupingParameter, SampleToGroupBox]:
+    """The 'nfcs' SampleToGroupBox of each grouping parameter (the first, where 'nfcs-sbgp-unique' fails)."""
     out = {}
-    for sbgp in sbgps(trak, "nfcs"):
+    for sbgp in sbgps(container, "nfcs"):
         p = grouping_parameter(sbgp)
         if p is not None:
-            out[p] = sample_group_indices(trak, sbgp)
+            out.setdefault(p, sbgp)
     return out
+
+
+def nfcs_sample_groups(trak: Box) -> dict[NfcsGroupingParameter, list[int]]:
+    """group_description_index per sample of the movie's own sample tables, for each (filter_update_flag,
+    filter_id) of the track (nfcs_groups adds the movie fragments)."""
+    boxes = _first_by_parameter(trak)
+    n = tr.sample_count(trak) if boxes else 0
+    return {p: sbgp.indices(n) for p, sbgp in boxes.items()}
+
+
+def track_fragments(f: File, trak: Box, per_sample: bool = False) -> list[tuple[Box, int]]:
+    """(traf, number of samples) of each fragment of the track, in file order. per_sample: for a view with an
+    entry per sample, so BmffError when they claim more samples than the file has bytes (a 'trun' with a
+    default size claims billions for 4 bytes): such a view is refused, not built."""
+    track_ID = tr.track_id(trak)
+    fragments = tr.track_fragments(f, track_ID) if track_ID is not None else []
+    total = sum(n for _, n in fragments)
+    if per_sample and f.source is not None and total > f.source.size:
+        raise BmffError(f"the fragments of track {track_ID} claim {total} samples, more than the file's "
+                        f"{f.source.size} bytes")
+    return fragments
+
+
+def group_containers(f: File, trak: Box) -> list[tuple[str, Box]]:
+    """('' or ' fragment k', box) for the track's 'trak' and each of its 'traf's: where its sample groups are."""
+    return [("", trak)] + [(f" fragment {k}", traf) for k, (traf, _) in enumerate(track_fragments(f, trak), 1)]
+
+
+def nfcs_entries(f: File, trak: Box) -> list:
+    """Every 'nfcs' entry of the track: the movie's 'sgpd', then each 'traf''s (the numbering nfcs_groups uses)."""
+    return [e for _, box in group_containers(f, trak) for e in sgpd_entries(box, "nfcs")]
+
+
+def nfcs_groups(f: File, trak: Box) -> dict[NfcsGroupingParameter, list[int]]:
+    """For each (filter_update_flag, filter_id): the nfcs_entries number (1-based, 0 none) of every sample, the
+    movie's own samples first, then each fragment's. In a 'traf' (14496-12 8.9.4) index 1..0xFFFF is an entry
+    of the movie's 'sgpd' and 0x10000 + i the i-th of the fragment's own; an index that names no entry becomes
+    -1."""
+    fragments = track_fragments(f, trak)
+    if not any(sbgps(box, "nfcs") for box in [trak] + [traf for traf, _ in fragments]):
+        return {}
+    fragments = track_fragments(f, trak, per_sample=True)
+    groups = nfcs_sample_groups(trak)
+    movie_entries = len(sgpd_entries(trak, "nfcs"))
+    total, offset = tr.sample_count(trak), movie_entries
+    for traf, n in fragments:
+        local = len(sgpd_entries(traf, "nfcs"))
+        for p, sbgp in _first_by_parameter(traf).items():
+            mapped = groups.setdefault(p, [0] * total)
+            mapped += [g if g <= movie_entries else offset + g - 0x10000 if 0 < g - 0x10000 <= local else -1
+                       for g in sbgp.indices(n)]
+        total, offset = total + n, offset + local
+        for mapped in groups.values():
+            mapped += [0] * (total - len(mapped))
+    return groups
+
+
+def track_samples(f: File, trak: Box) -> list[tr.Sample]:
+    """The samples of the movie's sample tables, then those of the track's fragments."""
+    samples = tr.samples(trak)
+    if track_fragments(f, trak, per_sample=True):
+        samples += tr.fragment_samples(f, tr.track_id(trak))
+    return samples
 
 
 def length_size(entry: Box) -> int:
@@ -134,7 +205,7 @@ def sample_entry_sei(entry: Box) -> list[SeiMessage]:
 def sample_sei_types(f: File, trak: Box) -> Iterator[tuple[int, set[int]]]:
     """(sample number, SEI payload types in it) for every sample that carries SEI NAL units."""
     entries = sample_entries(trak)
-    for s in tr.samples(trak):
+    for s in track_samples(f, trak):
         if not 1 <= s.sample_description_index <= len(entries):
             continue
         entry = entries[s.sample_description_index - 1]
@@ -234,37 +305,57 @@ def unwrap_restricted(entry: VisualSampleEntry) -> None:
     _set_restricted_format(entry, frma.data_format)
 
 
-def add_nfcs_group(trak: Box, entry: NnpfcSeiSampleGroupEntry, parameter: NfcsGroupingParameter,
-                   sample_ranges: list[tuple[int, int]] | None = None) -> int:
-    """Map samples (default: all) to a new 'nfcs' entry; returns its group_description_index.
+def _check_free(container: Box, parameter: NfcsGroupingParameter) -> None:
+    if parameter in _first_by_parameter(container):
+        raise BmffError(f"the track already has an 'nfcs' SampleToGroupBox for {parameter}"
+                        + (" in a fragment" if container.type == "traf" else ""))
 
-    sample_ranges are (first sample, count) pairs, 1-based; samples outside them map to index 0.
-    """
-    stbl = _stbl(trak)
-    if stbl is None:
-        raise BmffError("the track has no 'stbl'")
-    sgpd = next((b for b in stbl.boxes if isinstance(b, SampleGroupDescriptionBox) and b.grouping_type == "nfcs"),
-                None)
-    if sgpd is None:
-        sgpd = SampleGroupDescriptionBox("nfcs")
-        stbl.children.append(sgpd)
-    sgpd.entries.append(entry)
-    index = len(sgpd.entries)
-    total = tr.sample_count(trak)
-    counts, indices, pos = [], [], 1
+
+def _add_group(container: Box, total: int, entry: NnpfcSeiSampleGroupEntry, parameter: NfcsGroupingParameter,
+               sample_ranges: list[tuple[int, int]] | None) -> int:
+    """The 'sgpd' entry and 'sbgp' of add_nfcs_group in a 'trak''s 'stbl' or a 'traf' of `total` samples."""
+    _check_free(container, parameter)
+    counts, runs, pos = [], [], 1  # runs: True for a run of the new entry, False for unmapped samples
     for first, count in sample_ranges or [(1, total)]:
         if first < pos or first + count - 1 > total:
             raise BmffError(f"sample range ({first}, {count}) is out of order or past the {total} samples")
         if first > pos:
             counts.append(first - pos)
-            indices.append(0)
+            runs.append(False)
         counts.append(count)
-        indices.append(index)
+        runs.append(True)
         pos = first + count
-    if any(grouping_parameter(b) == parameter for b in sbgps(trak, "nfcs")):
-        raise BmffError(f"the track already has an 'nfcs' SampleToGroupBox for {parameter}")
-    stbl.children.append(SampleToGroupBox("nfcs", parameter.to_int(), counts, indices, version=1))
+    boxes = _group_boxes(container)
+    sgpd = next((b for b in boxes if isinstance(b, SampleGroupDescriptionBox) and b.grouping_type == "nfcs"), None)
+    if sgpd is None:
+        sgpd = SampleGroupDescriptionBox("nfcs")
+        boxes.append(sgpd)
+    sgpd.entries.append(entry)
+    index = len(sgpd.entries) + (0x10000 if container.type == "traf" else 0)  # 14496-12 8.9.4: fragment-local
+    boxes.append(SampleToGroupBox("nfcs", parameter.to_int(), counts, [index if r else 0 for r in runs], version=1))
     return index
+
+
+def add_nfcs_group(trak: Box, entry: NnpfcSeiSampleGroupEntry, parameter: NfcsGroupingParameter,
+                   sample_ranges: list[tuple[int, int]] | None = None) -> int:
+    """Map samples of the movie's sample tables (default: all) to a new 'nfcs' entry; returns its
+    group_description_index. sample_ranges are (first sample, count) pairs, 1-based; samples outside them map
+    to index 0. Fragments get theirs with add_fragment_nfcs_groups."""
+    if _stbl(trak) is None:
+        raise BmffError("the track has no 'stbl'")
+    return _add_group(trak, tr.sample_count(trak), entry, parameter, sample_ranges)
+
+
+def add_fragment_nfcs_groups(f: File, trak: Box, entry: NnpfcSeiSampleGroupEntry,
+                             parameter: NfcsGroupingParameter) -> int:
+    """Map every sample of every fragment of the track to a copy of the entry in the fragment's own 'sgpd'
+    ('sbgp' index 0x10000 + i); returns the number of fragments. Nothing changes when one cannot take it."""
+    fragments = track_fragments(f, trak)
+    for traf, _ in fragments:
+        _check_free(traf, parameter)
+    for traf, n in fragments:
+        _add_group(traf, n, copy.deepcopy(entry), parameter, None)
+    return len(fragments)
 
 
 def new_meta(handler_type: str = "nnet") -> MetaBox:
@@ -348,7 +439,9 @@ def add_post_filter(f: File, bitstream: bytes, *, filter_id: int = 1, base_item:
                     track_ID: int | None = None, name: str = "model", nnpfc_purpose: int = 0) -> int:
     """Announce an NNR-coded post-filter on a video track (4.19): the bitstream becomes an 'nnr1' item of the
     file-level 'nnet' MetaBox, the track becomes 'resv'/'aSEI' requiring NNPFC, and an 'nfcs' group maps
-    every sample to an entry whose NNPFC SEI message (mode 0, payload left out) points at the item.
+    every sample to an entry whose NNPFC SEI message (mode 0, payload left out) points at the item: the
+    samples of the movie's tables through its 'stbl', those of each movie fragment through the 'traf''s own
+    'sgpd'/'sbgp' (a fragmented file with an empty 'moov' gets no 'stbl' group).
 
     With base_item the item is an incremental update: a 'pred' reference to the base and a group with
     filter_update_flag 1. Returns the new item_ID. Offsets are not fixed here: write with
@@ -369,6 +462,9 @@ def add_post_filter(f: File, bitstream: bytes, *, filter_id: int = 1, base_item:
     update = base_item is not None
     if update and item_types(find_file_meta(f) or new_meta()).get(base_item) != "nnr1":
         raise BmffError(f"base item {base_item} is not an 'nnr1' item")
+    parameter = NfcsGroupingParameter(int(update), filter_id)
+    for _, container in group_containers(f, trak):
+        _check_free(container, parameter)
     meta = file_meta(f)
     item_id = nnr_item(meta, bitstream, name)
     if update:
@@ -381,8 +477,10 @@ def add_post_filter(f: File, bitstream: bytes, *, filter_id: int = 1, base_item:
         elif isinstance(entry, VisualSampleEntry):
             wrap_restricted(entry, [NNPFC_PAYLOAD_TYPE])
     message = nnpfc_sei(filter_id, b"", nnpfc_purpose=nnpfc_purpose, nnpfc_base_flag=0 if update else 1)
-    add_nfcs_group(trak, NnpfcSeiSampleGroupEntry("nnet", [item_id], message),
-                   NfcsGroupingParameter(int(update), filter_id))
+    entry = NnpfcSeiSampleGroupEntry("nnet", [item_id], message)
+    if tr.sample_count(trak) or not track_fragments(f, trak):
+        add_nfcs_group(trak, entry, parameter)
+    add_fragment_nfcs_groups(f, trak, entry, parameter)
     return item_id
 
 
@@ -415,7 +513,8 @@ def parameter_sets(entry: Box) -> list[bytes]:
 
 
 def reconstruct_track(f: File, trak: Box) -> Iterator[list[bytes]]:
-    """4.19.7: every sample's NAL units with the NNPFC SEI NAL units of the track's 'nfcs' groups inserted."""
+    """4.19.7: every sample's NAL units (the movie's tables, then its fragments) with the NNPFC SEI NAL units
+    of the track's 'nfcs' groups inserted."""
     from .insert import reconstruct_samples
 
     entries = sample_entries(trak)
@@ -424,8 +523,8 @@ def reconstruct_track(f: File, trak: Box) -> Iterator[list[bytes]]:
     codec = entry_codec(entries[0])
     if codec is None:
         raise BmffError(f"sample entry '{entries[0].type}' is not AVC, HEVC or VVC")
-    samples = tr.samples(trak)
-    nfcs = sgpd_entries(trak, "nfcs")
+    samples = track_samples(f, trak)
+    nfcs = nfcs_entries(f, trak)
 
     def bitstream(entry: NnpfcSeiSampleGroupEntry) -> bytes | None:
         meta = meta_with_handler(f, trak, entry.meta_box_handler_type)
@@ -433,4 +532,4 @@ def reconstruct_track(f: File, trak: Box) -> Iterator[list[bytes]]:
 
     return reconstruct_samples(codec, (tr.read_sample(f, s) for s in samples), length_size(entries[0]),
                                [s.sync for s in samples], [s.sample_description_index for s in samples],
-                               nfcs_sample_groups(trak), nfcs, bitstream)
+                               nfcs_groups(f, trak), nfcs, bitstream)

@@ -44,13 +44,17 @@ def _parsed(box: Box | None) -> Box | None:
     return None if box is None or isinstance(box, UnknownBox) else box
 
 
+def track_id(trak: Box) -> int | None:
+    """The track_ID of a 'trak' (None when 'tkhd' is missing or unreadable)."""
+    return getattr(_parsed(trak.find("tkhd")), "track_ID", None)
+
+
 def tracks(f: File) -> list[Track]:
     """Every 'trak' of the movie, in file order."""
     out = []
     for trak in f.find_all("moov/trak"):
-        tkhd = _parsed(trak.find("tkhd"))
         hdlr = _parsed(trak.find("mdia/hdlr"))
-        out.append(Track(trak, getattr(tkhd, "track_ID", None), getattr(hdlr, "handler_type", None)))
+        out.append(Track(trak, track_id(trak), getattr(hdlr, "handler_type", None)))
     return out
 
 
@@ -186,6 +190,17 @@ def runs(f: File, track_ID: int | None = None) -> Iterator[Run]:
                 if track_ID is None or tfhd.track_ID == track_ID:
                     yield run
             previous_end = position
+
+
+def track_fragments(f: File, track_ID: int) -> list[tuple[Box, int]]:
+    """(traf, its number of samples) for each track fragment of the track, in file order."""
+    out = []
+    for moof in (b for b in f.boxes if b.type == "moof"):
+        for traf in (t for t in moof.boxes if t.type == "traf"):
+            tfhd = _parsed(traf.find("tfhd"))
+            if tfhd is not None and tfhd.track_ID == track_ID:
+                out.append((traf, sum(t.sample_count for t in traf.boxes if t.type == "trun" and _parsed(t) is not None)))
+    return out
 
 
 def fragment_samples(f: File, track_ID: int) -> Iterator[Sample]:

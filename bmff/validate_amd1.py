@@ -154,10 +154,17 @@ def parse_sei_manifest(payload: bytes) -> list[tuple[int, int]]:
 # --------------------------------------------------------------------------------------------- NNPFC groups
 
 
+def _group_containers(f: File) -> Iterator[tuple[str, Box]]:
+    """('track N' or 'track N fragment k', box) for every place a track's sample groups can be."""
+    for tname, trak in ta.tracks(f):
+        for suffix, box in ta.group_containers(f, trak):
+            yield tname + suffix, box
+
+
 @amd1_check("nfcs-sbgp-parameter")
 def _nfcs_parameter(f: File) -> Iterator[str]:
-    for tname, trak in ta.tracks(f):
-        for i, sbgp in enumerate(ta.sbgps(trak, "nfcs"), 1):
+    for tname, box in _group_containers(f):
+        for i, sbgp in enumerate(ta.sbgps(box, "nfcs"), 1):
             if ta.grouping_parameter(sbgp) is None:
                 yield (f"{tname}: 'nfcs' SampleToGroupBox {i} has no grouping_type_parameter (version 0); all "
                        "NNPFC SampleToGroupBoxes shall include it (4.19.1)")
@@ -165,9 +172,9 @@ def _nfcs_parameter(f: File) -> Iterator[str]:
 
 @amd1_check("nfcs-sbgp-unique")
 def _nfcs_unique(f: File) -> Iterator[str]:
-    for tname, trak in ta.tracks(f):
+    for tname, box in _group_containers(f):
         seen: dict[NfcsGroupingParameter, int] = {}
-        for sbgp in ta.sbgps(trak, "nfcs"):
+        for sbgp in ta.sbgps(box, "nfcs"):
             p = ta.grouping_parameter(sbgp)
             if p is not None:
                 seen[p] = seen.get(p, 0) + 1
@@ -180,7 +187,7 @@ def _nfcs_unique(f: File) -> Iterator[str]:
 @amd1_check("nfcs-update-needs-base")
 def _nfcs_update_base(f: File) -> Iterator[str]:
     for tname, trak in ta.tracks(f):
-        groups = ta.nfcs_sample_groups(trak)
+        groups = ta.nfcs_groups(f, trak)
         for p, indices in groups.items():
             if not p.filter_update_flag:
                 continue
@@ -194,12 +201,9 @@ def _nfcs_update_base(f: File) -> Iterator[str]:
 @amd1_check("nfcs-parameter-matches-sei")
 def _nfcs_parameter_matches(f: File) -> Iterator[str]:
     for tname, trak in ta.tracks(f):
-        entries = ta.sgpd_entries(trak, "nfcs")
-        for sbgp in ta.sbgps(trak, "nfcs"):
-            p = ta.grouping_parameter(sbgp)
-            if p is None:
-                continue
-            for idx in sorted({g for g in ta.sample_group_indices(trak, sbgp) if g}):
+        entries = ta.nfcs_entries(f, trak)
+        for p, indices in ta.nfcs_groups(f, trak).items():
+            for idx in sorted({g for g in indices if g}):
                 nnpfc = _entry_nnpfc(entries, idx)
                 if nnpfc is None:
                     continue
@@ -207,6 +211,22 @@ def _nfcs_parameter_matches(f: File) -> Iterator[str]:
                     yield (f"{tname}: 'nfcs' entry {idx} (nnpfc_id {nnpfc.nnpfc_id}, nnpfc_base_flag "
                            f"{nnpfc.nnpfc_base_flag}) is mapped by the SampleToGroupBox for filter_id {p.filter_id}, "
                            f"filter_update_flag {p.filter_update_flag}; they shall agree (4.19.1)")
+
+
+@amd1_check("nfcs-reaches-samples")
+def _nfcs_reaches(f: File) -> Iterator[str]:
+    for tname, trak in ta.tracks(f):
+        entries = ta.nfcs_entries(f, trak)
+        containers = [box for _, box in ta.group_containers(f, trak)]
+        if not entries or any(ta.grouping_parameter(b) is None for c in containers for b in ta.sbgps(c, "nfcs")):
+            continue  # a box without its parameter is reported by nfcs-sbgp-parameter
+        mapped = {g for indices in ta.nfcs_groups(f, trak).values() for g in indices}
+        idle = [i for i in range(1, len(entries) + 1) if i not in mapped]
+        if idle:
+            where = " (counting the movie's 'sgpd', then each fragment's)" if ta.track_fragments(f, trak) else ""
+            what = f"entry {idle[0]} is" if len(idle) == 1 else f"entries {_ranges(idle)} are"
+            yield (f"{tname}: 'nfcs' {what} mapped to no sample{where}: such a post-filter reaches no sample "
+                   "(a fragmented file maps its samples in each 'traf', 14496-12 8.9.4)")
 
 
 def _entry_nnpfc(entries: list, idx: int) -> Nnpfc | None:
@@ -221,7 +241,7 @@ def _entry_nnpfc(entries: list, idx: int) -> Nnpfc | None:
 
 def _nfcs_entries(f: File) -> Iterator[tuple[str, Box, NnpfcSeiSampleGroupEntry]]:
     for tname, trak in ta.tracks(f):
-        for i, e in enumerate(ta.sgpd_entries(trak, "nfcs"), 1):
+        for i, e in enumerate(ta.nfcs_entries(f, trak), 1):
             if isinstance(e, NnpfcSeiSampleGroupEntry):
                 yield f"{tname} 'nfcs' entry {i}", trak, e
 
@@ -288,7 +308,7 @@ def _nfcs_payload_excluded(f: File) -> Iterator[str]:
 @amd1_check("nfcs-no-nnpfc-in-track")
 def _no_nnpfc_in_track(f: File) -> Iterator[str]:
     for tname, trak in ta.tracks(f):
-        if not ta.sbgps(trak, "nfcs") and not ta.sgpd_entries(trak, "nfcs"):
+        if not any(ta.sbgps(box, "nfcs") or ta.sgpd_entries(box, "nfcs") for _, box in ta.group_containers(f, trak)):
             continue
         for i, entry in enumerate(ta.sample_entries(trak), 1):
             if any(m.payload_type == NNPFC_PAYLOAD_TYPE for m in ta.sample_entry_sei(entry)):

@@ -10,12 +10,13 @@ import pytest
 
 import bmff
 from bmff import amd1, edit, validate
-from bmff.boxes.amd1_groups import NfcsGroupingParameter
+from bmff.boxes.amd1_groups import NfcsGroupingParameter, NnpfcSeiSampleGroupEntry
 from bmff.boxes.meta import ItemInfoEntry
 from bmff.boxes.nnr import NNRConfigurationItemProperty, NnrUnitArray
 from bmff.boxes.sei import SeiInformationBox
 from bmff.nal import NNPFC_PAYLOAD_TYPE, SeiMessage, annexb, nnpfc_sei, parse_sei_nal, sei_payload_types
 from bmff.nnr_units import NNR_AGG, NnrUnit, StartUnit, build_raw_float_bitstream
+from media_testing import ffprobe_packets
 
 pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is not installed")
 
@@ -198,6 +199,7 @@ BREAKERS = {
     "nnrC-unit-types": _ndu_in_nnrc,
     "nnr1-data-unit-types": _str_in_item_data,
     "nnr1-pred-references-nnr1": _pred_to_mime,
+    "nfcs-reaches-samples": lambda f: setattr(_sbgp(f), "group_description_index", [0]),
 }
 
 
@@ -288,3 +290,66 @@ def test_an_encrypted_avc_track_is_restricted_inside_its_protection(tmp_path):
     assert entry.find("rinf/schi/seii").requiredSEI_ID == [NNPFC_PAYLOAD_TYPE]
     amd1.unwrap_restricted(entry)
     assert entry.find("sinf/frma").data_format == "avc1" and entry.find("rinf") is None
+
+
+# --------------------------------------------------------------------------------------------- fragmented
+
+
+@pytest.fixture(scope="module")
+def fragmented(tmp_path_factory):
+    """H.264 in four movie fragments behind an empty 'moov' (ffmpeg frag_keyframe+empty_moov), 20 samples."""
+    return _ffmpeg(tmp_path_factory.mktemp("frag") / "frag.mp4", "-t", "2", "-c:v", "libx264", "-g", "5",
+                   "-movflags", "frag_keyframe+empty_moov")
+
+
+def test_post_filter_on_a_fragmented_file_maps_every_fragment_sample(fragmented, tmp_path):
+    out = tmp_path / "out.mp4"
+    f = bmff.parse(fragmented)
+    base = amd1.add_post_filter(f, BITSTREAM)
+    amd1.add_post_filter(f, BITSTREAM, base_item=base)
+    edit.write_with_fixed_offsets(f, out)
+    g = bmff.parse(out)
+    assert [str(x) for x in validate.run_checks(g) if x.severity == "error"] == []
+    trak = g.find("moov/trak")
+    assert amd1.sbgps(trak, "nfcs") == [] and len(amd1.track_fragments(g, trak)) == 4
+    for traf, n in amd1.track_fragments(g, trak):  # each fragment's own sgpd, indices 0x10000 + i (8.9.4)
+        assert [(amd1.grouping_parameter(b), list(b.sample_count), list(b.group_description_index))
+                for b in amd1.sbgps(traf, "nfcs")] == [(NfcsGroupingParameter(0, 1), [n], [0x10001]),
+                                                       (NfcsGroupingParameter(1, 1), [n], [0x10002])]
+        assert [e.item_id for e in amd1.sgpd_entries(traf, "nfcs")] == [[1], [2]]
+    groups = amd1.nfcs_groups(g, trak)
+    assert groups[NfcsGroupingParameter(0, 1)] == [1] * 5 + [3] * 5 + [5] * 5 + [7] * 5
+    # ffprobe finds the same packets behind the grown 'moof's; with 'resv' undone they decode to the same frames
+    assert [(p["size"], p["key"]) for p in ffprobe_packets(out, 0)] == \
+        [(p["size"], p["key"]) for p in ffprobe_packets(fragmented, 0)]
+    amd1.unwrap_restricted(amd1.sample_entries(trak)[0])
+    plain = tmp_path / "plain.mp4"
+    edit.write_with_fixed_offsets(g, plain)  # the smaller sample entry moves every fragment
+    assert _frame_hashes(plain) == _frame_hashes(fragmented)
+
+
+def test_fragmented_reconstruction_puts_nnpfc_on_every_fragment_sync_sample(fragmented, tmp_path):
+    f = _reparsed(_annotated(fragmented))
+    trak = f.find("moov/trak")
+    samples = amd1.track_samples(f, trak)
+    rebuilt = list(amd1.reconstruct_track(f, trak))
+    assert len(rebuilt) == len(samples) == 20
+    raw = tmp_path / "stream.h264"
+    raw.write_bytes(annexb(amd1.parameter_sets(amd1.sample_entries(trak)[0])) + b"".join(annexb(n) for n in rebuilt))
+    assert _frame_hashes(raw, "h264") == _frame_hashes(fragmented)
+    with_sei = [s.number for s, nals in zip(samples, rebuilt) if NNPFC_PAYLOAD_TYPE in sei_payload_types("avc", nals)]
+    assert with_sei == [s.number for s in samples if s.sync] == [1, 6, 11, 16]
+
+
+def test_a_post_filter_that_reaches_no_sample_is_an_error(fragmented):
+    """What add_post_filter used to write for a fragmented file: an 'nfcs' group in the empty moov only."""
+    f = bmff.parse(fragmented)
+    amd1.add_post_filter(f, BITSTREAM)
+    trak = f.find("moov/trak")
+    for traf, _ in amd1.track_fragments(f, trak):
+        traf.children[:] = [b for b in traf.children if b.type not in ("sbgp", "sgpd")]
+    entry = NnpfcSeiSampleGroupEntry("nnet", [1], nnpfc_sei(1, b""))
+    amd1.add_nfcs_group(trak, entry, NfcsGroupingParameter(0, 1))
+    findings = [x for x in validate.run_checks(_reparsed(f)) if x.severity == "error"]
+    assert [x.check for x in findings] == ["nfcs-reaches-samples"]
+    assert "'nfcs' entry 1 is mapped to no sample (counting the movie's 'sgpd', then" in findings[0].message
