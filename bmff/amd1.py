@@ -9,7 +9,7 @@ sample group to a track, add 'nnr1' items to a MetaBox.
 from __future__ import annotations
 
 import copy
-from typing import Iterator
+from typing import Iterator, Sequence
 
 from . import tracks as tr
 from .box import Box, BmffError, UnknownBox, payload_bytes
@@ -136,11 +136,11 @@ def nfcs_groups(f: File, trak: Box) -> dict[NfcsGroupingParameter, list[int]]:
     return groups
 
 
-def track_samples(f: File, trak: Box) -> list[tr.Sample]:
+def track_samples(f: File, trak: Box) -> Sequence[tr.Sample]:
     """The samples of the movie's sample tables, then those of the track's fragments."""
     samples = tr.samples(trak)
     if track_fragments(f, trak, per_sample=True):
-        samples += tr.fragment_samples(f, tr.track_id(trak))
+        return [*samples, *tr.fragment_samples(f, tr.track_id(trak))]
     return samples
 
 

@@ -7,8 +7,10 @@ until a caller iterates them.
 
 from __future__ import annotations
 
-import gc
 import itertools
+import operator
+from array import array
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Iterator, NamedTuple
 
@@ -82,18 +84,58 @@ def sample_count(trak: Box) -> int:
     return sample_table(trak).sample_count
 
 
-def samples(trak: Box) -> list[Sample]:
+class SampleList(Sequence):
+    """The samples of a track's sample tables as columns (offset, size, sync, sample_description_index,
+    decode_time arrays: a few bytes per sample); a Sample is made only for the one asked for, so resolving a
+    track costs a handful of C-level passes, not an object per sample. Slices are lists of Samples."""
+
+    def __init__(self, offsets: array, sizes: array, sync: bytearray, sample_description_indices: array,
+                 decode_times: array):
+        self.offsets, self.sizes, self.sync = offsets, sizes, sync
+        self.sample_description_indices, self.decode_times = sample_description_indices, decode_times
+
+    def __len__(self) -> int:
+        return len(self.sizes)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        if not -len(self) <= i < len(self):
+            raise IndexError(f"sample index {i} out of range ({len(self)} samples)")
+        i %= len(self)
+        return Sample(i + 1, self.offsets[i], self.sizes[i], bool(self.sync[i]), self.sample_description_indices[i],
+                      self.decode_times[i])
+
+    def __iter__(self) -> Iterator[Sample]:
+        rows = zip(itertools.count(1), self.offsets, self.sizes, map(bool, self.sync), self.sample_description_indices,
+                   self.decode_times)
+        return map(tuple.__new__, itertools.repeat(Sample), rows)  # Sample(*row) without its Python-level __new__
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, (Sequence, list)):
+            return NotImplemented
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other))
+
+
+def _column(code: str, values) -> array:
+    try:
+        return array(code, values)
+    except OverflowError:
+        raise BmffError("sample offsets or decode times run past 64 bits") from None
+
+
+def samples(trak: Box) -> SampleList:
     """Every sample of the track's sample tables in decode order; BmffError when the tables disagree."""
     st = sample_table(trak)
-    columns = st.samples(), st.sync_flags(), st.sample_description_indices(), st.decode_times()
-    enabled = gc.isenabled()
-    gc.disable()  # millions of new tuples would trigger full collections over the whole heap: 3x the time
-    try:
-        return [Sample(n, offset, size, sync, sdi, time)
-                for n, (offset, size), sync, sdi, time in zip(itertools.count(1), *columns)]
-    finally:
-        if enabled:
-            gc.enable()
+    sizes = _column("Q", st.sample_sizes())
+    before = _column("Q", itertools.accumulate(sizes, initial=0))  # bytes of the samples before each one
+    chunk_offsets, firsts, counts, descriptions = st.chunk_columns()
+    # a sample's offset is its chunk's offset plus the bytes of its chunk's samples before it
+    shifts = map(operator.sub, chunk_offsets, map(before.__getitem__, firsts))
+    per_sample = itertools.chain.from_iterable
+    offsets = _column("Q", map(operator.add, before, per_sample(map(itertools.repeat, shifts, counts))))
+    sdi = _column("I", per_sample(map(itertools.repeat, descriptions, counts)))
+    return SampleList(offsets, sizes, st.sync_bytes(), sdi, _column("Q", st.decode_time_iter()))
 
 
 def read_sample(f: File, sample: Sample) -> bytes:

@@ -9,8 +9,11 @@ below, extensible) or, for formats it does not know, from the track's handler_ty
 
 from __future__ import annotations
 
+import bisect
+import itertools
+import operator
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import ClassVar, Iterator
 
 from ..box import (BmffError, Box, ContainerBox, Context, FullBox, Reader, Writer, build_boxes, parse_box,
                    parse_boxes, register)
@@ -620,24 +623,36 @@ class SampleTable:
     def chunk_offsets(self) -> list[int]:
         return list(self._required("stco", "co64").chunk_offset)
 
-    def chunks(self) -> list[Chunk]:
-        """Every chunk with its samples, from 'stsc' runs over the 'stco'/'co64' offsets."""
+    def chunk_columns(self) -> tuple[list[int], list[int], list[int], list[int]]:
+        """Per chunk, as columns: its offset, its first sample (0-based), its sample count and its
+        sample_description_index, from the 'stsc' runs over the 'stco'/'co64' offsets. Runs expand by C-level
+        iteration, never an object per chunk (a chunk per sample is common)."""
         stsc = self._required("stsc")
-        offsets = self.chunk_offsets()
-        total = self.sample_count
-        out, sample = [], 0
+        offsets = self._required("stco", "co64").chunk_offset
+        total, starts, ends = self.sample_count, [], []
         for i, first in enumerate(stsc.first_chunk):
             end = stsc.first_chunk[i + 1] if i + 1 < stsc.entry_count else len(offsets) + 1
             if first < 1 or end <= first or end > len(offsets) + 1:
                 raise BmffError(f"stsc entry {i + 1}: first_chunk {first} out of order or beyond "
                                 f"{len(offsets)} chunks")
-            for chunk in range(first, end):
-                n = min(stsc.samples_per_chunk[i], total - sample)
-                out.append(Chunk(offsets[chunk - 1], sample, n, stsc.sample_description_index[i]))
-                sample += n
-        if sample != total:
-            raise BmffError(f"chunks hold {sample} samples, the sample size table lists {total}")
-        return out
+            starts.append(first - 1)
+            ends.append(end - 1)
+        chain, repeat = itertools.chain.from_iterable, itertools.repeat
+        runs = list(map(operator.sub, ends, starts))
+        counts = list(chain(map(repeat, stsc.samples_per_chunk, runs)))
+        firsts = list(itertools.accumulate(counts, initial=0))
+        if firsts[-1] < total:
+            raise BmffError(f"chunks hold {firsts[-1]} samples, the sample size table lists {total}")
+        if firsts[-1] > total:  # the chunk where the samples end holds the rest, the ones after it none
+            k = bisect.bisect_right(firsts, total) - 1
+            counts[k:] = [total - firsts[k]] + [0] * (len(counts) - k - 1)
+            firsts = list(itertools.accumulate(counts, initial=0))
+        chunk_offsets = list(map(offsets.__getitem__, chain(map(range, starts, ends))))
+        return chunk_offsets, firsts[:-1], counts, list(chain(map(repeat, stsc.sample_description_index, runs)))
+
+    def chunks(self) -> list[Chunk]:
+        """Every chunk with its samples, from 'stsc' runs over the 'stco'/'co64' offsets."""
+        return list(map(Chunk, *self.chunk_columns()))
 
     def samples(self) -> list[tuple[int, int]]:
         """(file offset, size) of every sample, in decode order."""
@@ -653,36 +668,43 @@ class SampleTable:
     def sample_description_indices(self) -> list[int]:
         return [c.sample_description_index for c in self.chunks() for _ in range(c.sample_count)]
 
-    def sync_flags(self) -> list[bool]:
-        """Whether each sample is a sync sample; without 'stss' every sample is."""
+    def sync_bytes(self) -> bytearray:
+        """1 for each sync sample, 0 for the others; without 'stss' every sample is a sync sample."""
         count, stss = self.sample_count, self._box("stss")
         if stss is None:
-            return [True] * count
-        flags = [False] * count
+            return bytearray(b"\1" * count)
+        flags = bytearray(count)
         for n in stss.sample_number:
             if not 1 <= n <= count:
                 raise BmffError(f"stss names sample {n}; the track has {count}")
-            flags[n - 1] = True
+            flags[n - 1] = 1
         return flags
 
+    def sync_flags(self) -> list[bool]:
+        """Whether each sample is a sync sample; without 'stss' every sample is."""
+        return list(map(bool, self.sync_bytes()))
+
+    def expand(self, counts: list[int], values: list[int], what: str) -> Iterator[int]:
+        """Runs of (count, value) as one value per sample, lazily; BmffError unless they cover every sample."""
+        count, covered = self.sample_count, sum(counts)
+        if covered > count:
+            raise BmffError(f"{what} covers more than the track's {count} samples")
+        if covered != count:
+            raise BmffError(f"{what} covers {covered} samples, the track has {count}")
+        return itertools.chain.from_iterable(map(itertools.repeat, values, counts))
+
     def _expand(self, counts: list[int], values: list[int], what: str) -> list[int]:
-        count, out = self.sample_count, []
-        for n, v in zip(counts, values):
-            if len(out) + n > count:
-                raise BmffError(f"{what} covers more than the track's {count} samples")
-            out.extend([v] * n)
-        if len(out) != count:
-            raise BmffError(f"{what} covers {len(out)} samples, the track has {count}")
-        return out
+        return list(self.expand(counts, values, what))
+
+    def decode_time_iter(self) -> Iterator[int]:
+        """Decode time of each sample in media timescale units, from 'stts' (lazily)."""
+        stts = self._required("stts")
+        times = itertools.accumulate(self.expand(stts.sample_count, stts.sample_delta, "stts"), initial=0)
+        return itertools.islice(times, self.sample_count)
 
     def decode_times(self) -> list[int]:
         """Decode time of each sample in media timescale units, from 'stts'."""
-        stts = self._required("stts")
-        times, t = [], 0
-        for delta in self._expand(stts.sample_count, stts.sample_delta, "stts"):
-            times.append(t)
-            t += delta
-        return times
+        return list(self.decode_time_iter())
 
     def composition_offsets(self) -> list[int]:
         """Composition minus decode time per sample ('ctts'); zeros when absent."""

@@ -1,10 +1,15 @@
 """bmff.tracks: samples from the sample tables and from movie fragments, and their bytes."""
 
+from array import array
+
 import pytest
 
 import bmff
 from bmff import synth, tracks
 from bmff.box import Source, write_header
+from bmff.boxes.movie import MediaBox, MediaInformationBox, TrackBox
+from bmff.boxes.sample_table import (ChunkLargeOffsetBox, SampleDescriptionBox, SampleSizeBox, SampleTableBox,
+                                     SampleToChunkBox, SyncSampleBox, TimeToSampleBox, VisualSampleEntry)
 from bmff.boxes.fragments import (MovieFragmentBox, MovieFragmentHeaderBox, TrackFragmentBox,
                                   TrackFragmentHeaderBox, TrackRunBox)
 
@@ -64,3 +69,45 @@ def test_fragment_runs_follow_base_offset_rules(flags):
     assert [(r.data_start, r.data_size) for r in runs] == [(moof_size + 8, 20), (moof_size + 8 + 20, 7)]
     samples = list(tracks.fragment_samples(f, 1))
     assert [(s.number, s.size) for s in samples] == [(1, 10), (2, 10), (3, 7)]
+
+
+def _reference_samples(sizes, chunk_offsets, stsc, stts, stss):
+    """The samples of sample tables, by the clauses read one sample at a time (8.6.1.2, 8.7.4, 8.6.2)."""
+    out, n = [], 0
+    firsts = [first for first, _, _ in stsc] + [len(chunk_offsets) + 1]
+    deltas = [d for count, d in stts for _ in range(count)]
+    for (first, spc, sdi), end in zip(stsc, firsts[1:]):
+        for chunk in range(first, end):
+            offset = chunk_offsets[chunk - 1]
+            for _ in range(min(spc, len(sizes) - n)):
+                out.append(tracks.Sample(n + 1, offset, sizes[n], n + 1 in stss, sdi, sum(deltas[:n])))
+                offset += sizes[n]
+                n += 1
+    return out
+
+
+def test_sample_list_columns_agree_with_the_tables_read_sample_by_sample():
+    """Two stsc runs (the first starting at chunk 1, a second description), a last chunk that promises more
+    samples than remain, stts runs and an stss: the columnar SampleList gives every Sample the clauses give."""
+    sizes = [5, 7, 1, 300, 2, 2, 9, 4, 6, 70000]
+    chunk_offsets = [1000, 2000, 5000, 1 << 33]
+    stsc = [(1, 3, 1), (3, 2, 2), (4, 5, 2)]  # chunk 4 promises 5 samples, 2 remain
+    stts = [(4, 512), (6, 1001)]
+    stss = [1, 4, 9]
+    stbl = SampleTableBox(children=[
+        SampleDescriptionBox(children=[VisualSampleEntry("avc1"), VisualSampleEntry("avc1")]),
+        TimeToSampleBox(sample_count=[c for c, _ in stts], sample_delta=[d for _, d in stts]),
+        SampleToChunkBox(*map(list, zip(*stsc))), SampleSizeBox(0, len(sizes), sizes),
+        ChunkLargeOffsetBox(chunk_offsets), SyncSampleBox(stss)])
+    trak = TrackBox(children=[MediaBox(children=[MediaInformationBox(children=[stbl])])])
+    samples = tracks.samples(trak)
+    expected = _reference_samples(sizes, chunk_offsets, stsc, stts, stss)
+    assert list(samples) == expected == [samples[i] for i in range(len(samples))] and samples == expected
+    assert samples[-1] == expected[-1] and samples[2:4] == expected[2:4] and len(samples) == 10
+    assert samples[9].offset == (1 << 33) + 6 and samples[8].sample_description_index == 2
+    assert all(isinstance(c, array) for c in (samples.offsets, samples.sizes, samples.decode_times))
+    with pytest.raises(IndexError):
+        samples[10]
+    stbl.find("stsc").samples_per_chunk[-1] = 1  # now the chunks hold 9 of the 10 samples
+    with pytest.raises(bmff.BmffError, match="chunks hold 9 samples, the sample size table lists 10"):
+        tracks.samples(trak)
