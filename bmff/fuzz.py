@@ -2,8 +2,10 @@
 
 `mutate` damages a real file the way broken files are damaged (bit flips, edge values over box sizes and
 the count-like words after headers, truncation, dropped/duplicated/spliced ranges); `exercise` runs an
-input through everything a user can do with it. Any exception other than BmffError escaping `exercise` is a
-bug, and so is a file that parses but does not write back the same bytes.
+input through everything a user can do with it, the Amd 1 readers included. Any exception other than
+BmffError escaping `exercise` is a bug, and so is a file that parses but does not write back the same bytes.
+`seeds` are the test fixtures plus copies carrying a post-filter (an 'nnr1' item, 'resv', 'nfcs' groups in
+'stbl' or in every 'traf'), so mutations reach the Amd 1 structures (the corpus of benchmarks/bmff_fuzz.py --coverage).
 """
 
 from __future__ import annotations
@@ -11,12 +13,14 @@ from __future__ import annotations
 import itertools
 import random
 import struct
+from pathlib import Path
 
-from . import tracks
+from . import amd1, edit, tracks
 from .box import BmffError
-from .dump import file_json, file_lines
+from .dump import file_json, file_json_chunks, file_lines
 from .io import parse
-from .validate import parse_lenient, run_checks
+from .nnr_units import build_raw_float_bitstream, parse_units
+from .validate import metas, parse_lenient, run_checks
 
 EDGE_U32 = (0, 1, 7, 8, 9, 15, 16, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFE, 0xFFFFFFFF)
 EDGE_U8 = (0, 1, 0x7F, 0x80, 0xFF)
@@ -74,6 +78,28 @@ def _read_tracks(f) -> None:
                 pass
 
 
+def _read_amd1(f) -> None:
+    """Every Amd 1 reader over every track and MetaBox: sample groups (movie and fragments), sample entry SEI,
+    the 4.19.7 reconstruction, NNR items and their bitstreams."""
+    for _, trak in amd1.tracks(f):
+        for read in (lambda: amd1.nfcs_entries(f, trak), lambda: amd1.nfcs_groups(f, trak),
+                     lambda: [amd1.sample_entry_sei(e) for e in amd1.sample_entries(trak)],
+                     lambda: list(itertools.islice(amd1.reconstruct_track(f, trak), MAX_FRAGMENT_SAMPLES))):
+            try:
+                read()
+            except BmffError:
+                pass
+    for _, meta in metas(f):
+        try:
+            amd1.properties(meta), list(amd1.references(meta, "pred"))
+            for item_id, item_type in amd1.item_types(meta).items():
+                amd1.item_properties(meta, item_id)
+                if item_type == "nnr1":
+                    parse_units(amd1.nnr_bitstream(f, meta, item_id))
+        except BmffError:
+            pass
+
+
 def exercise(raw: bytes, dump: bool = True) -> str | None:
     """Parse (leniently where the strict parse fails), write back, validate, read the tracks, dump.
 
@@ -90,8 +116,29 @@ def exercise(raw: bytes, dump: bool = True) -> str | None:
         return f"round-trip mismatch: writing back raised {e}"
     run_checks(f)
     _read_tracks(f)
+    _read_amd1(f)
     if dump:
         file_json(f)
-        for _ in file_lines(f):
+        for _ in itertools.chain(file_json_chunks(f), file_lines(f)):
             pass
     return None
+
+
+FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "bmff" / "fixtures"
+SEED_BITSTREAM = build_raw_float_bitstream([("w", [2], struct.pack("<2f", 0.5, -1.0))])
+
+
+def seeds(folder: Path = FIXTURES) -> list[bytes]:
+    """The real files of the fixtures folder, and each video one again with a post-filter and its update."""
+    files = [p.read_bytes() for p in sorted(folder.iterdir()) if p.suffix in (".mp4", ".mov", ".heic")]
+    annotated = []
+    for raw in files:
+        f = parse(raw)
+        try:
+            base = amd1.add_post_filter(f, SEED_BITSTREAM)
+            amd1.add_post_filter(f, SEED_BITSTREAM, base_item=base)
+        except BmffError:
+            continue  # no AVC/HEVC video track
+        annotated.append(edit.fix_offsets(f).to_bytes())
+    return files + annotated
+

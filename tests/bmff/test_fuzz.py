@@ -1,6 +1,9 @@
 """Robustness: damaged input gives a BmffError — never another exception, an unbounded allocation or a hang."""
 
+import json
 import struct
+import subprocess
+import sys
 import tracemalloc
 from pathlib import Path
 
@@ -137,3 +140,40 @@ def test_iloc_with_odd_field_sizes_writes_back():
     body = bytes([0, 0, 0, 0, 0x9A, 0x30, 0, 0])  # v0, offset_size 9, length_size 10, base 3, no items
     raw = write_header("meta", 4 + 8 + len(body)) + bytes(4) + write_header("iloc", len(body)) + body
     assert bmff.parse(raw).to_bytes() == raw
+
+
+# --------------------------------------------------------------------------------------------- coverage-guided
+
+BENCHMARK = Path(__file__).resolve().parents[2] / "benchmarks" / "bmff_fuzz.py"
+
+
+def test_seeds_carry_post_filters_and_pass_the_exercise():
+    """The fuzz corpus reaches the Amd 1 readers: each video fixture again with an 'nnr1' item and 'nfcs'
+    groups (in the 'traf's for the fragmented one)."""
+    seeds = fuzz.seeds()
+    annotated = [bmff.parse(s) for s in seeds[len(FIXTURES):]]
+    assert len(annotated) == 4 and all(f.find("meta/iinf") is not None for f in annotated)
+    assert any(f.find("moof/traf/sbgp") is not None for f in annotated)
+    for raw in seeds:
+        exercise(raw)
+
+
+def _coverage_run(seconds: int) -> dict:
+    pytest.importorskip("atheris")
+    run = subprocess.run([sys.executable, str(BENCHMARK), "--coverage", "--seconds", str(seconds)],
+                         capture_output=True, text=True, timeout=seconds + 180)
+    result = json.loads(run.stdout.splitlines()[-1])
+    assert run.returncode == 0, result
+    assert result["non_bmff_exceptions"] == 0 and result["round_trip_mismatches"] == 0, result["examples"]
+    assert result["inputs"] > len(fuzz.seeds()) and result["slowest_input_s"] < 1.0
+    assert result["rss_growth_MB"] <= result["rss_bound_MB"]
+    return result
+
+
+def test_coverage_guided_smoke_run():
+    _coverage_run(1)
+
+
+@pytest.mark.slow
+def test_coverage_guided_ten_minutes():
+    _coverage_run(600)
