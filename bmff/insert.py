@@ -114,6 +114,9 @@ def reconstruct_samples(codec: str, samples: Iterable[bytes], length_size: int, 
             if not 1 <= index <= len(entries):
                 raise BmffError(f"'nfcs' group_description_index {index} has no entry ({len(entries)} entries)")
             entry = entries[index - 1]
+            if not isinstance(entry, NnpfcSeiSampleGroupEntry):  # kept as bytes: its syntax could not be read
+                raise BmffError(f"'nfcs' entry {index} could not be read: "
+                                f"{getattr(entry, 'parse_error', None) or 'not an NNPFC entry'}")
             messages[index] = complete_message(entry, nnr_bitstream(entry) if entry.num_items == 1 else None)
         return messages[index]
 

@@ -177,3 +177,19 @@ def test_coverage_guided_smoke_run():
 @pytest.mark.slow
 def test_coverage_guided_ten_minutes():
     _coverage_run(600)
+
+
+def test_an_unreadable_nfcs_entry_stops_the_reconstruction_with_a_bmff_error():
+    """Coverage-guided finding: an 'nfcs' entry kept as bytes reached the 4.19.7 reconstruction as if typed
+    (AttributeError 'num_items')."""
+    from bmff import amd1
+    from bmff.boxes.sample_groups import UnknownSampleGroupEntry
+
+    f = bmff.parse(fuzz.seeds()[len(FIXTURES)])  # the first fixture with a post-filter
+    trak = f.find("moov/trak")
+    for _, box in amd1.group_containers(f, trak):
+        sgpd = box.find("sgpd") or box.find("mdia/minf/stbl/sgpd")
+        if sgpd is not None:
+            sgpd.entries[0] = UnknownSampleGroupEntry(b"\x01", parse_error="truncated")
+    with pytest.raises(bmff.BmffError, match="'nfcs' entry 1 could not be read: truncated"):
+        list(amd1.reconstruct_track(f, trak))
