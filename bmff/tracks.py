@@ -127,15 +127,18 @@ def _column(code: str, values) -> array:
 def samples(trak: Box) -> SampleList:
     """Every sample of the track's sample tables in decode order; BmffError when the tables disagree."""
     st = sample_table(trak)
-    sizes = _column("Q", st.sample_sizes())
-    before = _column("Q", itertools.accumulate(sizes, initial=0))  # bytes of the samples before each one
     chunk_offsets, firsts, counts, descriptions = st.chunk_columns()
-    # a sample's offset is its chunk's offset plus the bytes of its chunk's samples before it
-    shifts = map(operator.sub, chunk_offsets, map(before.__getitem__, firsts))
+    times, sync = st.decode_time_iter(), st.sync_bytes()  # every table is checked before the big columns
+    sizes = st.size_column()
+    # a sample's offset is its chunk's offset plus the bytes of its chunk's samples before it: the bytes of all
+    # samples before it (a running sum, never stored) less those before its chunk
+    chunk_starts = itertools.accumulate(st.chunk_sizes(firsts, counts), initial=0)
+    shifts = map(operator.sub, chunk_offsets, chunk_starts)
     per_sample = itertools.chain.from_iterable
-    offsets = _column("Q", map(operator.add, before, per_sample(map(itertools.repeat, shifts, counts))))
+    offsets = _column("Q", map(operator.add, itertools.accumulate(sizes, initial=0),
+                               per_sample(map(itertools.repeat, shifts, counts))))
     sdi = _column("I", per_sample(map(itertools.repeat, descriptions, counts)))
-    return SampleList(offsets, sizes, st.sync_bytes(), sdi, _column("Q", st.decode_time_iter()))
+    return SampleList(offsets, sizes, sync, sdi, _column("Q", times))
 
 
 def read_sample(f: File, sample: Sample) -> bytes:

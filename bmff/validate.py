@@ -472,9 +472,9 @@ def _sample_tables(f: File) -> Iterator[Finding]:
         st = tracks.sample_table(t.trak)
         try:
             chunks = st.chunks()
-            st.decode_times()
-            st.composition_offsets()
-            st.sync_flags()
+            st.decode_time_iter()  # the coverage checks run on the call; no value per sample is made
+            st.composition_offset_iter()
+            st.sync_bytes()
         except BmffError as e:
             yield Finding("sample-tables", f"{t.name}: {e.message}", path)
             continue
@@ -522,14 +522,14 @@ def _media_in_mdat(f: File) -> Iterator[Finding]:
     for path, t in _track_paths(f):
         try:
             st = tracks.sample_table(t.trak)
-            chunks, sizes = st.chunks(), st.sample_sizes()
+            offsets, firsts, counts, descriptions = st.chunk_columns()
+            sizes = st.chunk_sizes(firsts, counts)
         except BmffError:
             continue  # reported by sample-tables
-        for c in chunks:
-            if not _self_contained(t.trak, c.sample_description_index):
+        for offset, size, sdi in zip(offsets, sizes, descriptions):
+            if not _self_contained(t.trak, sdi):
                 continue
-            size = sum(sizes[c.first_sample : c.first_sample + c.sample_count])
-            problem = _placement(c.offset, size, file_size, mdats)
+            problem = _placement(offset, size, file_size, mdats)
             if problem:
                 yield Finding("media-in-mdat", f"{t.name}: chunk at {problem}", path)
                 break  # one per track: a shifted table would otherwise report every chunk

@@ -12,6 +12,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import operator
+from array import array
 from dataclasses import dataclass, field
 from typing import ClassVar, Iterator
 
@@ -616,6 +617,11 @@ class SampleTable:
             raise BmffError(f"sample table announces {count} samples, more than the limit {self.max_samples}")
         return count
 
+    def size_column(self) -> array:
+        """Every sample's size as a u32 array (a constant size is repeated in C, 4 bytes a sample)."""
+        count, (sizes, constant) = self.sample_count, self._sizes()
+        return array("I", [constant]) * count if constant else array("I", sizes.entry_size)
+
     def sample_sizes(self) -> list[int]:
         count, (sizes, constant) = self.sample_count, self._sizes()
         return [constant] * count if constant else list(sizes.entry_size)
@@ -693,9 +699,6 @@ class SampleTable:
             raise BmffError(f"{what} covers {covered} samples, the track has {count}")
         return itertools.chain.from_iterable(map(itertools.repeat, values, counts))
 
-    def _expand(self, counts: list[int], values: list[int], what: str) -> list[int]:
-        return list(self.expand(counts, values, what))
-
     def decode_time_iter(self) -> Iterator[int]:
         """Decode time of each sample in media timescale units, from 'stts' (lazily)."""
         stts = self._required("stts")
@@ -706,9 +709,21 @@ class SampleTable:
         """Decode time of each sample in media timescale units, from 'stts'."""
         return list(self.decode_time_iter())
 
-    def composition_offsets(self) -> list[int]:
-        """Composition minus decode time per sample ('ctts'); zeros when absent."""
+    def composition_offset_iter(self) -> Iterator[int]:
+        """Composition minus decode time per sample ('ctts'; zeros when absent), lazily."""
         ctts = self._box("ctts")
         if ctts is None:
-            return [0] * self.sample_count
-        return self._expand(ctts.sample_count, ctts.sample_offset, "ctts")
+            return itertools.repeat(0, self.sample_count)
+        return self.expand(ctts.sample_count, ctts.sample_offset, "ctts")
+
+    def composition_offsets(self) -> list[int]:
+        """Composition minus decode time per sample ('ctts'); zeros when absent."""
+        return list(self.composition_offset_iter())
+
+    def chunk_sizes(self, firsts: list[int], counts: list[int]) -> list[int]:
+        """Bytes of each chunk of chunk_columns: a constant sample size is multiplied, never expanded."""
+        sizes, constant = self._sizes()
+        if constant:
+            return [n * constant for n in counts]
+        entry = sizes.entry_size
+        return [sum(entry[a : a + n]) for a, n in zip(firsts, counts)]

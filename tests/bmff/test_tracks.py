@@ -1,11 +1,12 @@
 """bmff.tracks: samples from the sample tables and from movie fragments, and their bytes."""
 
+import tracemalloc
 from array import array
 
 import pytest
 
 import bmff
-from bmff import synth, tracks
+from bmff import synth, tracks, validate
 from bmff.box import Source, write_header
 from bmff.boxes.movie import MediaBox, MediaInformationBox, TrackBox
 from bmff.boxes.sample_table import (ChunkLargeOffsetBox, SampleDescriptionBox, SampleSizeBox, SampleTableBox,
@@ -111,3 +112,21 @@ def test_sample_list_columns_agree_with_the_tables_read_sample_by_sample():
     stbl.find("stsc").samples_per_chunk[-1] = 1  # now the chunks hold 9 of the 10 samples
     with pytest.raises(bmff.BmffError, match="chunks hold 9 samples, the sample size table lists 10"):
         tracks.samples(trak)
+
+
+def test_a_million_constant_size_samples_stay_within_8_bytes_a_file_byte():
+    """A 20-byte constant-size 'stsz' describes 2^20 samples of a 1.2 MB file: validate builds nothing per
+    sample, and the SampleList holds 25 bytes a sample (lists of ints took over 100 MB)."""
+    n = 1 << 20
+    raw = b"".join(b.to_bytes() for b in synth.movie_boxes([1] * n, n))
+    f = bmff.parse(raw)
+    bound = 8 * len(raw) + 20_000_000
+    for run in (lambda: validate.run_checks(f), lambda: tracks.samples(f.find("moov/trak"))):
+        tracemalloc.start()
+        try:
+            result = run()
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert peak < bound, f"peak {peak / 1e6:.1f} MB for a {len(raw) / 1e6:.1f} MB file"
+    assert result[-1].offset == len(raw) - 1 and len(result) == n
