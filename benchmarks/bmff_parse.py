@@ -97,7 +97,8 @@ def sample_view(path: Path, repeats: int) -> dict:
     columns_s = median_seconds(lambda: tracks.samples(trak), repeats)
     listed = tracks.samples(trak)
     objects_s = median_seconds(lambda: list(listed), repeats)
-    return {"samples": len(listed), "parse_ms": round(parse_s * 1e3, 2), "samples_columns_ms": round(columns_s * 1e3, 2),
+    return {"samples": len(listed), "parse_ms": round(parse_s * 1e3, 2),
+            "samples_columns_ms": round(columns_s * 1e3, 2),
             "sample_objects_ms": round(objects_s * 1e3, 2),
             "parse_plus_samples_resolved_ms": round((parse_s + columns_s) * 1e3, 2),
             "parse_plus_every_sample_object_ms": round((parse_s + columns_s + objects_s) * 1e3, 2)}

@@ -67,10 +67,6 @@ def grouping_parameter(sbgp: SampleToGroupBox) -> NfcsGroupingParameter | None:
     return NfcsGroupingParameter.from_int(sbgp.grouping_type_parameter) if sbgp.version == 1 else None
 
 
-def sample_group_indices(trak: Box, sbgp: SampleToGroupBox) -> list[int]:
-    return sbgp.indices(tr.sample_count(trak))
-
-
 def _first_by_parameter(container: Box) -> dict[NfcsGroupingParameter, SampleToGroupBox]:
     """The 'nfcs' SampleToGroupBox of each grouping parameter (the first, where 'nfcs-sbgp-unique' fails)."""
     out = {}

@@ -75,8 +75,9 @@ def _is_list(value: Any) -> bool:
 
 
 def _is_record_list(value: Any) -> bool:
-    return isinstance(value, Rows) and len(value) > 0 or \
-        isinstance(value, list) and bool(value) and all(record_fields(v) is not None for v in value)
+    if isinstance(value, Rows):
+        return len(value) > 0
+    return isinstance(value, list) and bool(value) and all(record_fields(v) is not None for v in value)
 
 
 # --------------------------------------------------------------------------------------------- JSON

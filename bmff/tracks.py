@@ -112,7 +112,7 @@ class SampleList(Sequence):
         return map(tuple.__new__, itertools.repeat(Sample), rows)  # Sample(*row) without its Python-level __new__
 
     def __eq__(self, other: object) -> bool:
-        if not isinstance(other, (Sequence, list)):
+        if not isinstance(other, Sequence):
             return NotImplemented
         return len(self) == len(other) and all(a == b for a, b in zip(self, other))
 
@@ -244,7 +244,8 @@ def track_fragments(f: File, track_ID: int) -> list[tuple[Box, int]]:
         for traf in (t for t in moof.boxes if t.type == "traf"):
             tfhd = _parsed(traf.find("tfhd"))
             if tfhd is not None and tfhd.track_ID == track_ID:
-                out.append((traf, sum(t.sample_count for t in traf.boxes if t.type == "trun" and _parsed(t) is not None)))
+                truns = [t for t in traf.boxes if t.type == "trun" and _parsed(t) is not None]
+                out.append((traf, sum(t.sample_count for t in truns)))
     return out
 
 

@@ -156,7 +156,7 @@ class Rows(Sequence):
             yield self._view(i)
 
     def __eq__(self, other: object) -> bool:
-        if not isinstance(other, (Sequence, list)) or isinstance(other, (str, bytes)):
+        if not isinstance(other, Sequence) or isinstance(other, (str, bytes)):
             return NotImplemented
         return len(self) == len(other) and all(a == b for a, b in zip(self, other))
 
