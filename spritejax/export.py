@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import pathlib
 
@@ -29,6 +30,7 @@ from . import configs, nnr
 from .errors import UserError
 
 SHEET = "sprite_sheet"  # the decoded RGBA sprites, stored next to the parameters for viewers
+RECOMMENDED_QP = -18  # from the size/PSNR curve in docs/amd1.md
 CONFIG_MIME = "application/json"
 
 
@@ -205,13 +207,18 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="the MP4 / ISOBMFF file to write")
     parser.add_argument("--video", help="footage MP4 to embed the model in (its video track gets an NNPFC group)")
     parser.add_argument("--base", help="an exported file: write this model as an incremental update of its model")
-    parser.add_argument("--qp", type=int, help="quantise with the NNR quantisation parameter qp (step 2^(qp/4), "
-                        "e.g. -38; vectors get qp-8) and DeepCABAC-code the levels; needs NNCodec (docs/amd1.md). "
-                        "Default: lossless float32. Reports the size and the PSNR change of the re-rendered frames")
-    parser.add_argument("--no-dq", dest="dq", action="store_false", help="with --qp: uniform scalar quantisation "
-                        "instead of dependent (trellis-coded) quantisation")
+    quant = parser.add_mutually_exclusive_group()
+    quant.add_argument("--qp", type=int, help="quantise at NNR quantisation parameter qp, relative to each tensor's "
+                       "RMS (step ≈ RMS·2^(qp/4); vectors a quarter of it), and DeepCABAC-code the levels; needs "
+                       f"NNCodec (docs/amd1.md). {RECOMMENDED_QP} is ~1/10 of the lossless size at < 0.1 dB on the "
+                       "demo model. Default: lossless float32")
+    quant.add_argument("--psnr-loss", type=float, metavar="DB", help="the coarsest qp (from -10 down in steps of 2) "
+                       "whose hard- and soft-mode PSNR loss on held-out frames is at most DB, e.g. 0.1")
+    parser.add_argument("--no-dq", dest="dq", action="store_false", help="with --qp / --psnr-loss: uniform scalar "
+                        "quantisation instead of dependent (trellis-coded) quantisation")
     parser.add_argument("--bits", type=int, help=argparse.SUPPRESS)  # replaced by --qp: refused with a pointer
-    parser.add_argument("--frames", type=int, default=16, help="frames re-rendered to measure --qp (default 16)")
+    parser.add_argument("--frames", type=int, default=16, help="held-out frames re-rendered to measure the PSNR "
+                        "loss (default 16)")
 
 
 def run_export(args) -> int:
@@ -222,33 +229,84 @@ def run_export(args) -> int:
                         "docs/amd1.md)")
     if args.qp is not None:  # before the workdir, whose loading takes a while
         nnr.check_qp(args.qp, "--qp")
+    if args.psnr_loss is not None and not args.psnr_loss >= 0:
+        raise UserError(f"--psnr-loss {args.psnr_loss} must be a loss in dB, 0 or more")
+    quantise = args.qp is not None or args.psnr_loss is not None
+    if quantise:
         nnr.deepcabac()
     for path in (args.video, args.base):
         if path is not None:
             _check_input(path)
     cfg, model, params = load_workdir(args.workdir)
-    report = dataclasses.asdict(export(cfg, model, params, args.out, args.video, args.qp, args.base, args.dq))
-    if args.qp is not None:
-        report.update(quantization_psnr(cfg, model, params, args.out, args.frames))
+    qp, searched = args.qp, None
+    if quantise:
+        from .data import load_dataset
+
+        dataset = load_dataset(cfg.data, cfg.canvas)
+        if args.psnr_loss is not None:
+            qp, searched = search_qp(model, params, dataset, args.psnr_loss, args.frames, args.dq)
+    report = dataclasses.asdict(export(cfg, model, params, args.out, args.video, qp, args.base, args.dq))
+    if quantise:
+        _, _, params_q = load(args.out)
+        report.update(psnr_change(model, params, params_q, dataset, args.frames, ("hard", "soft")))
+        if searched is not None:
+            report["qp_search"] = searched
     print(json.dumps(report))
     return 0
 
 
-def quantization_psnr(cfg, model, params, path, frames: int) -> dict:
-    """PSNR (hard mode) of the exported model vs the original on held-out frames, and the difference."""
+def _quantised(model, params, qp: int, dq: bool):
+    """The parameters as `spritejax import` would read them back from an export at qp."""
     import jax
 
-    from .data import load_dataset
+    flat = nnr.decode_bytes(units_to_bytes(nnr.encode(_tensors(model, params), qp, dq)))
+    flat.pop(SHEET)
+    template = jax.tree.map(np.asarray, params)
+    return jax.tree.map(jax.numpy.asarray, nnr.unflatten(flat, template))
+
+
+def search_qp(model, params, dataset, max_loss_db: float, frames: int, dq: bool = True) -> tuple[int, list[dict]]:
+    """The coarsest qp from -10 down to -50 (steps of 2) whose hard- and soft-mode PSNR loss is ≤ max_loss_db,
+    and the losses of every qp tried. Coarse first: the loss is not monotonic in qp at the 0.1 dB scale."""
+    tried = []
+    for qp in range(-10, -52, -2):
+        change = psnr_change(model, params, _quantised(model, params, qp, dq), dataset, frames, ("hard", "soft"))
+        loss = max(change["psnr_loss_db"], change["psnr_loss_db_soft"])
+        tried.append({"qp": qp, "psnr_loss_db": round(change["psnr_loss_db"], 4),
+                      "psnr_loss_db_soft": round(change["psnr_loss_db_soft"], 4)})
+        if loss <= max_loss_db:
+            return qp, tried
+    raise UserError(f"no qp down to -50 keeps the PSNR loss within {max_loss_db} dB (at -50: {loss:.3f} dB); "
+                    "export lossless (no --qp / --psnr-loss)")
+
+
+@functools.lru_cache(maxsize=8)
+def _renderer(model, mode: str):
+    """model.apply(…, mode).recon_bhw3 compiled once per model and mode: the qp search renders many times."""
+    import jax
+
+    return jax.jit(lambda p, x, k: model.apply(p, x, k, mode).recon_bhw3)
+
+
+def psnr_change(model, params, params_q, dataset, frames: int, modes=("hard",)) -> dict:
+    """PSNR of the original and the quantised parameters on (up to `frames`) held-out frames, per render mode,
+    and the loss in dB: {'psnr_lossless', 'psnr_quantized', 'psnr_loss_db'} for hard mode, `_soft` suffixed
+    keys for soft mode."""
+    import jax
+
     from .metrics import psnr
 
-    dataset = load_dataset(cfg.data, cfg.canvas)
     idx = dataset.test_idx[:frames] if len(dataset.test_idx) else dataset.train_idx[:frames]
     x = jax.numpy.asarray(dataset.frames_nhw3[idx])
     keys = jax.random.split(jax.random.key(0), len(idx))
-    _, model_q, params_q = load(path)
-    original = float(psnr(np.asarray(model.apply(params, x, keys, "hard").recon_bhw3), np.asarray(x)))
-    quantized = float(psnr(np.asarray(model_q.apply(params_q, x, keys, "hard").recon_bhw3), np.asarray(x)))
-    return {"psnr_lossless": original, "psnr_quantized": quantized, "psnr_loss_db": original - quantized}
+    out = {}
+    for mode in modes:
+        original, quantized = (float(psnr(np.asarray(_renderer(model, mode)(p, x, keys)), np.asarray(x)))
+                               for p in (params, params_q))
+        suffix = "" if mode == "hard" else f"_{mode}"
+        out.update({f"psnr_lossless{suffix}": original, f"psnr_quantized{suffix}": quantized,
+                    f"psnr_loss_db{suffix}": original - quantized})
+    return out
 
 
 def add_import_arguments(parser: argparse.ArgumentParser) -> None:

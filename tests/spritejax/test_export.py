@@ -114,13 +114,24 @@ def test_quantised_export_is_smaller_and_within_a_tenth_of_a_db(trained, tmp_pat
     pytest.importorskip("nncodec.extensions.deepCABAC", reason="NNCodec 2.1.3 is not installed (docs/amd1.md)")
     cfg, model, params = trained
     lossless = export.export(cfg, model, params, tmp_path / "f32.mp4")
-    q = export.export(cfg, model, params, tmp_path / "q.mp4", qp=-38)
-    assert q.qp == -38 and q.dq and q.nnr_bytes < lossless.nnr_bytes / 4
+    q = export.export(cfg, model, params, tmp_path / "q.mp4", qp=export.RECOMMENDED_QP)
+    assert q.qp == export.RECOMMENDED_QP and q.dq and q.nnr_bytes < lossless.nnr_bytes / 4  # untrained weights: 0.19 (trained demo: 0.10)
     _, _, params_q = export.load(tmp_path / "q.mp4")
     ref, frames = _render(model, params, n=4)
     out, _ = _render(model, params_q, n=4)
     psnr = lambda a: -10 * np.log10(np.mean((a - np.asarray(frames)) ** 2))
     assert abs(psnr(ref) - psnr(out)) < 0.1
+
+
+def test_psnr_loss_search_takes_the_coarsest_qp_within_the_loss(trained):
+    pytest.importorskip("nncodec.extensions.deepCABAC", reason="NNCodec 2.1.3 is not installed (docs/amd1.md)")
+    from spritejax.data import load_dataset
+
+    cfg, model, params = trained
+    qp, tried = export.search_qp(model, params, load_dataset(cfg.data, cfg.canvas), 0.01, 4)
+    assert [t["qp"] for t in tried] == list(range(-10, qp - 1, -2))
+    assert all(max(t["psnr_loss_db"], t["psnr_loss_db_soft"]) > 0.01 for t in tried[:-1])
+    assert max(tried[-1]["psnr_loss_db"], tried[-1]["psnr_loss_db_soft"]) <= 0.01 and len(tried) > 1
 
 
 def test_clear_errors(trained, tmp_path):
@@ -222,6 +233,7 @@ def test_crafted_unit_size_is_one_line_error(trained, tmp_path):
 @pytest.mark.parametrize("argv, message", [
     (["--bits", "8"], r"--bits is gone: .*use --qp N"),
     (["--qp", "600"], r"--qp 600 is out of range"),
+    (["--psnr-loss", "-1"], r"--psnr-loss -1.0 must be a loss in dB"),
 ])
 def test_export_quantisation_options_are_checked_first(tmp_path, argv, message):
     rc, err = _cli("export", "--workdir", str(tmp_path / "none"), "--out", str(tmp_path / "o.mp4"), *argv)

@@ -56,7 +56,7 @@ def test_step_size_is_the_standards():
 
 @pytest.mark.parametrize("dq", [False, True])
 def test_quantised_bitstream_decodes_identically_in_nncodec(dq):
-    """The reference decoder gives exactly the tensors `spritejax import` gives; uniform errors ≤ half a step."""
+    """The reference decoder gives exactly the tensors `spritejax import` gives; uniform errors ≤ a step."""
     ref = _nncodec()
     flat = nnr.flatten(_tree(np.random.default_rng(1)))
     units = nnr.encode(flat, qp=-30, dq=dq)
@@ -65,8 +65,8 @@ def test_quantised_bitstream_decodes_identically_in_nncodec(dq):
     assert ours.keys() == theirs.keys() == flat.keys()
     for k, v in flat.items():
         assert ours[k].dtype == np.float32 and ours[k].tobytes() == np.asarray(theirs[k], np.float32).tobytes(), k
-        if not dq:
-            assert np.max(np.abs(ours[k] - v)) <= nnr.step_size(nnr.tensor_qp(-30, v)) / 2 + 1e-7, k
+        if not dq:  # the rate-distortion choice moves a value to a neighbouring level at most
+            assert np.max(np.abs(ours[k] - v)) <= nnr.step_size(nnr.tensor_qp(-30, v)) * 1.0001, k
     coded = [u for u in parse_units(data) if getattr(u, "nnr_compressed_data_unit_payload_type", None) == NNR_PT_FLOAT]
     assert {u.dq_flag for u in coded} == {int(dq)} and {u.nnr_decompressed_data_format for u in coded} == {1}
     mps = parse_units(data)[1]
