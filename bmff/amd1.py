@@ -77,12 +77,27 @@ def _first_by_parameter(container: Box) -> dict[NfcsGroupingParameter, SampleToG
     return out
 
 
-def nfcs_sample_groups(trak: Box) -> dict[NfcsGroupingParameter, list[int]]:
+def nfcs_sample_groups(trak: Box, f: File | None = None) -> dict[NfcsGroupingParameter, list[int]]:
     """group_description_index per sample of the movie's own sample tables, for each (filter_update_flag,
-    filter_id) of the track (nfcs_groups adds the movie fragments)."""
+    filter_id) of the track (nfcs_groups adds the movie fragments). Given the file, its size bounds the count."""
     boxes = _first_by_parameter(trak)
-    n = tr.sample_count(trak) if boxes else 0
+    n = movie_sample_count(trak, f) if boxes else 0
     return {p: sbgp.indices(n) for p, sbgp in boxes.items()}
+
+
+def movie_sample_count(trak: Box, f: File | None = None) -> int:
+    """The sample count of the movie's tables, for a view with a value per sample: BmffError unless 'stts'
+    covers the same count and (given the file) it is no more than the file's bytes, since a 20-byte
+    constant-size 'stsz' claims 2^24 samples."""
+    st = tr.sample_table(trak)
+    st.decode_time_iter()  # raises when 'stts' covers another count
+    return _bounded(st.sample_count, f, "the sample tables")
+
+
+def _bounded(count: int, f: File | None, what: str) -> int:
+    if f is not None and f.source is not None and count > f.source.size:
+        raise BmffError(f"{what} claim {count} samples, more than the file's {f.source.size} bytes")
+    return count
 
 
 def track_fragments(f: File, trak: Box, per_sample: bool = False) -> list[tuple[Box, int]]:
@@ -91,10 +106,8 @@ def track_fragments(f: File, trak: Box, per_sample: bool = False) -> list[tuple[
     default size claims billions for 4 bytes): such a view is refused, not built."""
     track_ID = tr.track_id(trak)
     fragments = tr.track_fragments(f, track_ID) if track_ID is not None else []
-    total = sum(n for _, n in fragments)
-    if per_sample and f.source is not None and total > f.source.size:
-        raise BmffError(f"the fragments of track {track_ID} claim {total} samples, more than the file's "
-                        f"{f.source.size} bytes")
+    if per_sample:
+        _bounded(sum(n for _, n in fragments), f, f"the fragments of track {track_ID}")
     return fragments
 
 
@@ -117,9 +130,9 @@ def nfcs_groups(f: File, trak: Box) -> dict[NfcsGroupingParameter, list[int]]:
     if not any(sbgps(box, "nfcs") for box in [trak] + [traf for traf, _ in fragments]):
         return {}
     fragments = track_fragments(f, trak, per_sample=True)
-    groups = nfcs_sample_groups(trak)
+    groups = nfcs_sample_groups(trak, f)
     movie_entries = len(sgpd_entries(trak, "nfcs"))
-    total, offset = tr.sample_count(trak), movie_entries
+    total, offset = movie_sample_count(trak, f), movie_entries
     for traf, n in fragments:
         local = len(sgpd_entries(traf, "nfcs"))
         for p, sbgp in _first_by_parameter(traf).items():

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 import bmff
 from bmff.box import _REGISTRY, MAX_DEPTH, FullBox, write_header
 from bmff import fuzz
-from bmff.validate import parse_lenient
+from bmff.validate import parse_lenient, run_checks
 
 FIXTURES = {p.name: p.read_bytes() for p in sorted((Path(__file__).parent / "fixtures").iterdir())
             if p.suffix in (".mp4", ".mov", ".heic")}
@@ -193,3 +193,23 @@ def test_an_unreadable_nfcs_entry_stops_the_reconstruction_with_a_bmff_error():
             sgpd.entries[0] = UnknownSampleGroupEntry(b"\x01", parse_error="truncated")
     with pytest.raises(bmff.BmffError, match="'nfcs' entry 1 could not be read: truncated"):
         list(amd1.reconstruct_track(f, trak))
+
+
+def test_nfcs_rules_refuse_a_sample_count_the_tables_do_not_back():
+    """Coverage-guided finding: a constant-size 'stsz' claiming 2^24 samples under a post-filter made the nfcs
+    rules build lists of 16M group indices per filter (390 MB, 3 s for a 5 KB file)."""
+    raw = fuzz.seeds()[len(FIXTURES) + 1]  # h264.mp4 with a post-filter and its update
+    f = bmff.parse(raw)
+    stsz = f.find("moov/trak/mdia/minf/stbl/stsz")
+    stsz.sample_size, stsz.sample_count, stsz.entry_size = 1, 1 << 24, []
+    f = bmff.parse(f.to_bytes())
+    tracemalloc.start()
+    try:
+        findings = run_checks(f)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 20_000_000, f"{peak / 1e6:.0f} MB"
+    assert any("the sample size table lists 16777216" in x.message for x in findings if x.check == "sample-tables")
+    assert [x.message for x in findings if x.check == "nfcs-update-needs-base"] == \
+        ["could not be checked: stts covers 10 samples, the track has 16777216"]
