@@ -4,9 +4,8 @@ From random noise sprites every switch learns first that turning its anchor on m
 fall towards 0 within ~50 steps, the sprites then get almost no gradient, and training settles in a background-only
 or faint-blend optimum (measured in docs/model.md). Starting from the frames' own objects makes "on" pay from the
 first step. The sprites are found without labels: pixels farther than `threshold` from the k-means background
-colour are foreground; a window of k×k is centred on the bounding box of the 8-connected foreground blob under a
-random foreground pixel, its alpha is that blob; the m most frequent such crops (see `typical`) become the
-targets, and the generator and latent codes are fitted to them by Adam on the squared error.
+colour are foreground; a window of k×k is centred on the bounding box of each foreground blob, its alpha is that
+blob; the m most frequent such crops (see `typical`) become the targets, and the generator and latent codes are fitted to them by Adam on the squared error.
 """
 
 from __future__ import annotations
@@ -22,14 +21,19 @@ CANDIDATES_PER_SPRITE = 16
 PIXEL_CLIP = 0.02  # 'pixels' generator: targets clipped to [c, 1 − c] before the logit (finite, trainable)
 
 
+REACH = 2  # blob pixels join across a one-pixel gap: a sprite's parts (an enemy's legs) are one blob
+NEAR = range(-REACH, REACH + 1)
+
+
 def _blob(mask_hw: np.ndarray, y: int, x: int, limit: int) -> np.ndarray:
-    """Pixels of the 8-connected component of mask_hw through (y, x), as (n, 2) rows, at most `limit` of them."""
+    """Pixels of the component of mask_hw through (y, x) whose neighbours lie within REACH (Chebyshev), as (n, 2)
+    rows, at most `limit` of them."""
     h, w = mask_hw.shape
     seen = {(y, x)}
     todo = [(y, x)]
     while todo and len(seen) < limit:
         cy, cx = todo.pop()
-        for ny, nx in ((cy + dy, cx + dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)):
+        for ny, nx in ((cy + dy, cx + dx) for dy in NEAR for dx in NEAR):
             if 0 <= ny < h and 0 <= nx < w and mask_hw[ny, nx] and (ny, nx) not in seen:
                 seen.add((ny, nx))
                 todo.append((ny, nx))
@@ -38,25 +42,37 @@ def _blob(mask_hw: np.ndarray, y: int, x: int, limit: int) -> np.ndarray:
 
 def foreground_crops(frames_nhw3: np.ndarray, bg_color_3, k: int, count: int, seed: int,
                      threshold: float = 0.15) -> np.ndarray:
-    """Up to `count` RGBA crops_ckk4 (alpha in {0, 1}) of foreground blobs, centred in a k×k window."""
+    """Up to `count` RGBA crops_ckk4 (alpha in {0, 1}) of foreground blobs, centred in a k×k window: every blob of
+    frames taken in random order, so each object is sampled once per frame whatever its size (sampling pixels
+    gave a 4×4 coin a third of an 8×6 player's share, and two of its four poses no cluster of their own)."""
     frames = np.asarray(frames_nhw3, np.float32)
     fg_nhw = np.linalg.norm(frames - np.asarray(bg_color_3, np.float32), axis=-1) > threshold
-    where = np.argwhere(fg_nhw)
-    if not len(where):
-        return np.zeros((0, k, k, 4), np.float32)
-    rng = np.random.default_rng(seed)
     crops = []
-    for n, y, x in where[rng.choice(len(where), size=min(count, len(where)), replace=False)]:
-        pix = _blob(fg_nhw[n], int(y), int(x), 4 * k * k)
-        top = (pix[:, 0].min() + pix[:, 0].max() + 1) // 2 - k // 2
-        left = (pix[:, 1].min() + pix[:, 1].max() + 1) // 2 - k // 2
-        crop = np.zeros((k, k, 4), np.float32)
-        rows, cols = pix[:, 0] - top, pix[:, 1] - left
-        keep = (rows >= 0) & (rows < k) & (cols >= 0) & (cols < k)
-        crop[rows[keep], cols[keep], :3] = frames[n, pix[keep, 0], pix[keep, 1]]
-        crop[rows[keep], cols[keep], 3] = 1.0
-        crops.append(crop)
-    return np.stack(crops)
+    for n in np.random.default_rng(seed).permutation(len(frames)):
+        left_hw = fg_nhw[n].copy()
+        for y, x in np.argwhere(fg_nhw[n]):
+            if len(crops) == count:
+                return np.stack(crops)
+            if not left_hw[y, x]:
+                continue
+            pix = _blob(left_hw, int(y), int(x), 4 * k * k)
+            left_hw[pix[:, 0], pix[:, 1]] = False
+            low, high = pix.min(axis=0), pix.max(axis=0)
+            if low.min() > 0 and np.all(high < np.array(fg_nhw.shape[1:]) - 1) and np.all(high - low < k):
+                crops.append(_crop(frames[n], pix, k))  # whole: not cut by the canvas edge or the window
+    return np.stack(crops) if crops else np.zeros((0, k, k, 4), np.float32)
+
+
+def _crop(frame_hw3: np.ndarray, pix: np.ndarray, k: int) -> np.ndarray:
+    """The blob's pixels (n, 2) with alpha 1 in a k×k window centred on its bounding box."""
+    top = (pix[:, 0].min() + pix[:, 0].max() + 1) // 2 - k // 2
+    left = (pix[:, 1].min() + pix[:, 1].max() + 1) // 2 - k // 2
+    crop = np.zeros((k, k, 4), np.float32)
+    rows, cols = pix[:, 0] - top, pix[:, 1] - left
+    keep = (rows >= 0) & (rows < k) & (cols >= 0) & (cols < k)
+    crop[rows[keep], cols[keep], :3] = frame_hw3[pix[keep, 0], pix[keep, 1]]
+    crop[rows[keep], cols[keep], 3] = 1.0
+    return crop
 
 
 def _cover(crop_kk4: np.ndarray, sprite_kk4: np.ndarray, radius: int, tolerance: float):
@@ -111,14 +127,17 @@ def typical(crops_ckk4: np.ndarray, m: int, tolerance: float = 2e-3) -> np.ndarr
         else:
             leaders.append(i)
             members.append([i])
+    radius = crops_ckk4.shape[1] // 2  # a part of a blend may sit anywhere in the crop
     kept = []
     for j in sorted(range(len(members)), key=lambda j: -len(members[j])):
         group = flat[members[j]]
         crop = crops_ckk4[members[j][int(np.argmin(np.sum(np.square(group - group.mean(axis=0)), axis=1)))]]
-        if not _is_blend(crop, kept, crop.shape[0] // 4, tolerance):
+        if not _is_blend(crop, kept, radius, tolerance):
             kept.append(crop)
-        if len(kept) == m:
+        if len(kept) == 2 * m:
             break
+    # A blend more frequent than one of its parts came before that part: test each against all the others.
+    kept = [c for i, c in enumerate(kept) if not _is_blend(c, kept[:i] + kept[i + 1:], radius, tolerance)][:m]
     out = np.zeros((m, *crops_ckk4.shape[1:]), np.float32)
     out[:len(kept)] = kept
     return out

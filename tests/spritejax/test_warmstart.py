@@ -24,16 +24,24 @@ def _frames(placements, n=1, size=32):
 
 
 @settings(max_examples=20, deadline=None)
-@given(top=st.integers(0, 26), left=st.integers(0, 26), h=st.integers(1, 6), w=st.integers(1, 6))
+@given(top=st.integers(1, 25), left=st.integers(1, 25), h=st.integers(1, 6), w=st.integers(1, 6))
 def test_a_crop_is_the_blob_centred_in_its_window(top, left, h, w):
     sprite = _sprite(h, w, (0.9, 0.1, 0.1))
     crops = warmstart.foreground_crops(_frames([(0, sprite, top, left)]), BG, 8, 5, seed=0)
-    assert len(crops) == min(5, h * w)  # one crop per sampled foreground pixel
-    for crop in crops:  # every foreground pixel is on the same blob: every crop is that sprite
+    assert len(crops) == 1  # one crop per blob and frame
+    for crop in crops:
         assert crop[..., 3].sum() == h * w
         rows, cols = np.nonzero(crop[..., 3])
         assert (rows.min() + rows.max() + 1) // 2 == 4 and (cols.min() + cols.max() + 1) // 2 == 4
         np.testing.assert_allclose(crop[crop[..., 3] > 0][:, :3], np.broadcast_to([0.9, 0.1, 0.1], (h * w, 3)))
+
+
+def test_every_object_is_sampled_once_per_frame_whatever_its_size():
+    big, small = _sprite(6, 6, (0.9, 0.1, 0.1)), _sprite(2, 2, (0.1, 0.9, 0.1))
+    frames = _frames([(f, s, top, 4) for f in range(3) for s, top in ((big, 2), (small, 20))], n=3)
+    crops = warmstart.foreground_crops(frames, BG, 8, 100, seed=0)
+    assert sorted(crop[..., 3].sum() for crop in crops) == [4, 4, 4, 36, 36, 36]
+    assert len(warmstart.foreground_crops(frames, BG, 8, 4, seed=0)) == 4  # `count` caps the total
 
 
 def test_frames_without_foreground_give_no_crops():
