@@ -1,14 +1,19 @@
 """The demo end to end in its reduced form (--quick: 16² canvas, 3 steps), then `eval` and `render` on its
-workdir through the CLI: real training, real files."""
+workdir through the CLI: real training, real files (its MP4s read back by bmff, ffprobe and spritejax import)."""
 
 import json
 import os
+import shutil
+import subprocess
 
 import imageio.v3 as iio
 import numpy as np
 import pytest
 
-from spritejax import cli, demo
+import bmff
+from bmff import amd1, validate
+from spritejax import cli, demo, export, nnr
+from spritejax.train import load_workdir
 
 REPORT_KEYS = {"psnr_soft", "psnr_hard", "psnr_hard_transform_soft", "psnr_hard_transform_hard",
                "psnr_background_only", "iou_multiclass", "iou_binary", "iou_per_class", "assignment",
@@ -30,8 +35,14 @@ def test_demo_writes_report_images_and_index(demo_dir, capsys):
     assert report["has_ground_truth"] and report["eval_split"] == "test" and report["num_frames"] == 3
     for key in ("psnr_soft", "psnr_hard", "psnr_background_only"):
         assert 5.0 < report[key] < 80.0
-    for key in ("iou_multiclass", "iou_binary"):
-        assert report[key] is None or 0.0 <= report[key] <= 1.0
+    # IoUs computed (the game has ground truth) and consistent with what they are made of: the binary IoU of two
+    # masks is at most the ratio of their areas, and the multiclass IoU is the mean of the per-class ones
+    truth, pred = report["foreground_fraction_truth"], report["foreground_fraction_pred"]
+    assert 0.0 < truth < 1.0 and 0.0 < pred < 1.0
+    assert 0.0 < report["iou_binary"] <= min(truth, pred) / max(truth, pred)
+    per_class = [v for v in report["iou_per_class"].values() if v is not None]
+    assert per_class and all(0.0 <= v <= 1.0 for v in per_class)
+    assert report["iou_multiclass"] == pytest.approx(np.mean(per_class))
     assert report["demo"]["quick"] and report["demo"]["train_steps"] == 3
     assert report["visible_objects_per_frame"] >= 1  # the synthetic game always shows objects
     assert len(report["sprite_use_counts"]) == 16 and report["sprites_used"] == sum(
@@ -48,6 +59,48 @@ def test_demo_writes_report_images_and_index(demo_dir, capsys):
     assert segmentation.shape[1] > reconstructions.shape[1]  # ids | matched classes | true classes
     assert 1 <= iio.imread(demo_dir / "input_vs_reconstruction.gif", index=None).shape[0] <= 3  # GIF merges repeats
     assert (demo_dir / "workdir" / "config.json").exists()
+
+
+def _video_samples(f: bmff.File) -> list[bytes]:
+    (track,) = bmff.tracks.tracks(f)
+    assert track.handler_type == "vide"
+    return [bmff.tracks.read_sample(f, s) for s in bmff.tracks.samples(track.trak)]
+
+
+def test_demo_model_files_hold_the_trained_model(demo_dir):
+    """model.mp4 and game_with_model.mp4 are valid files whose NNR item is exactly the workdir's parameters; the
+    embedded one keeps game.mp4's frames untouched and announces the post-filter."""
+    record = json.loads((demo_dir / "export.json").read_text())
+    assert record["identical_reconstructions_after_reload"] is True
+    _, _, params = load_workdir(str(demo_dir / "workdir"))
+    trained = nnr.flatten(params)
+    for mode, name in (("standalone", "model.mp4"), ("embedded", "game_with_model.mp4")):
+        path = demo_dir / name
+        assert record[mode]["mode"] == mode and record[mode]["file_bytes"] == path.stat().st_size
+        f = bmff.parse(path)
+        assert [x for x in validate.run_checks(f) if x.severity == "error"] == []
+        meta = amd1.find_file_meta(f, "nnet")
+        assert amd1.item_types(meta) == {1: "nnr1", 2: "mime"}
+        assert list(amd1.references(meta, "cdsc")) == [(2, [1])]
+        loaded = nnr.flatten(export.load(path)[2])
+        assert loaded.keys() == trained.keys()
+        assert all(np.array_equal(loaded[k], trained[k]) for k in trained)
+    assert bmff.tracks.tracks(bmff.parse(demo_dir / "model.mp4")) == []
+
+    game, embedded = bmff.parse(demo_dir / "game.mp4"), bmff.parse(demo_dir / "game_with_model.mp4")
+    assert _video_samples(embedded) == _video_samples(game)
+    (track,) = bmff.tracks.tracks(embedded)
+    (entry,) = bmff.tracks.sample_entries(track.trak)
+    assert entry.type == "resv" and amd1.original_format(entry) == "avc1"
+    assert list(amd1.nfcs_sample_groups(track.trak).values()) == [[1] * len(_video_samples(game))]  # every sample
+    if shutil.which("ffprobe") is None:
+        pytest.skip("ffprobe is not installed")
+    probe = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "stream=codec_type,codec_tag_string,nb_frames",
+                            "-of", "json", str(demo_dir / "game_with_model.mp4")],
+                           check=True, capture_output=True, text=True).stdout
+    train_frames = 9  # 12 frames, a quarter held out
+    assert json.loads(probe)["streams"] == [{"codec_type": "video", "codec_tag_string": "resv",
+                                             "nb_frames": str(train_frames)}]
 
 
 def test_demo_rerun_resumes_same_config_and_refuses_another(demo_dir):
