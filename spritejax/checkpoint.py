@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import pathlib
+import tempfile
 
 import orbax.checkpoint as ocp
 
@@ -40,21 +42,33 @@ class Checkpoints:
         return list(self.manager.all_steps())
 
     def save(self, step: int, state, data_state: dict, force: bool = False) -> bool:
-        """Start an async save of `state` at `step` (returns at once; `wait()` to block)."""
+        """Start an async save of `state` at `step` (returns at once; `wait()` to block).
+
+        The folder is probed first, on this thread: orbax creates the step folder in a background thread, and
+        when that fails training goes on while orbax waits minutes for the folder before dying with tracebacks."""
+        self._check_writable()
         args = ocp.args.Composite(state=ocp.args.StandardSave(state), data=ocp.args.JsonSave(data_state))
         return self.manager.save(int(step), args=args, force=force)
+
+    def _check_writable(self) -> None:
+        try:
+            os.rmdir(tempfile.mkdtemp(prefix=".write-probe-", dir=self.directory))
+        except OSError as e:
+            good = self.latest_step()
+            raise UserError(
+                f"cannot save a checkpoint in {self.directory}: {e.strerror or _one_line(e)}; training stopped, "
+                + (f"last good checkpoint: step {good}" if good is not None else "no checkpoint was written")
+            ) from None
 
     def restore(self, step: int, abstract_state):
         """(state, data_state) of `step`; `abstract_state` gives structure, dtypes and shardings."""
         args = ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state), data=ocp.args.JsonRestore())
         try:
             restored = self.manager.restore(int(step), args=args)
-        except Exception as e:  # truncated / missing files, shape mismatch with the config
-            older = [s for s in self.all_steps() if s < step]
-            hint = f"; delete it to resume from step {max(older)}" if older else ""
+        except Exception as e:  # truncated / missing files (train refuses a config change before this)
             raise UserError(
-                f"checkpoint {self.directory / str(step)} is unreadable or does not match the config "
-                f"({_one_line(e)}){hint}"
+                f"checkpoint {self.directory / str(step)} is unreadable or does not match the workdir's "
+                f"config.json ({_one_line(e)})"
             ) from None
         return restored.state, dict(restored.data)
 

@@ -58,10 +58,10 @@ def workdir_is_a_file(tmp_path):
 UNPRIVILEGED = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search", "--"]
 
 
-def _read_only_folder(tmp_path):
+def _read_only_folder(tmp_path, name="readonly"):
     """(a chmod 0o555 folder, the command prefix under which this process cannot write it)."""
-    folder = tmp_path / "readonly"
-    folder.mkdir()
+    folder = tmp_path / name
+    folder.mkdir(parents=True)
     folder.chmod(0o555)
     if not os.access(folder, os.W_OK):
         return folder, []
@@ -81,6 +81,16 @@ def workdir_inside_a_read_only_folder(tmp_path):
 def workdir_is_a_read_only_folder(tmp_path):
     folder, prefix = _read_only_folder(tmp_path)
     return ["train", *TINY, "--workdir", str(folder)], r"readonly.*not writable", [folder], prefix
+
+
+def checkpoints_folder_read_only(tmp_path):
+    """The first save fails: training stops there with one line, not orbax's background tracebacks and its
+    minutes-long wait for a step folder that never comes."""
+    folder, prefix = _read_only_folder(tmp_path, "run/checkpoints")
+    quiet = ["--set", "train.batch_size=4", "--set", "loss.finetune_steps=0"]  # no warning lines
+    return (["train", *TINY, *quiet, "--workdir", str(folder.parent)],
+            r"cannot save a checkpoint in .*run/checkpoints: permission denied; training stopped, no checkpoint",
+            [folder], prefix)
 
 
 def import_of_a_jpeg(tmp_path):
@@ -114,7 +124,7 @@ def steps_flag_zero(tmp_path):
 
 
 CASES = [config_with_syntax_error, config_that_raises, workdir_is_a_file, workdir_inside_a_read_only_folder,
-         workdir_is_a_read_only_folder, import_of_a_jpeg, export_into_a_png, import_of_a_box_with_a_binary_type,
+         workdir_is_a_read_only_folder, checkpoints_folder_read_only, import_of_a_jpeg, export_into_a_png, import_of_a_box_with_a_binary_type,
          zero_steps, steps_flag_zero]
 
 
