@@ -214,7 +214,7 @@ class MetricsLog:
     checkpoint does not hold, a half-written last line; TensorBoard's purge_step), so steps stay increasing."""
 
     def __init__(self, workdir: pathlib.Path, enabled: bool, start_step: int = 0):
-        self.enabled = enabled
+        self.enabled, self.workdir = enabled, workdir
         if enabled:
             from tensorboardX import SummaryWriter
 
@@ -229,6 +229,15 @@ class MetricsLog:
         self.jsonl.flush()
         for name, value in metrics.items():
             self.tb.add_scalar(f"train/{name}", value, step)
+
+    def config_change(self, step: int, changes: dict) -> None:
+        """A marker row {"step", "config_change": {field: [old, new]}} (metrics.jsonl) and the same row in
+        config_history.jsonl: what a resume changed, from which step."""
+        row = json.dumps({"step": step, "config_change": changes}) + "\n"
+        self.jsonl.write(row)
+        self.jsonl.flush()
+        with open(self.workdir / "config_history.jsonl", "a") as f:
+            f.write(row)
 
     def image(self, step: int, name: str, image_hw3: np.ndarray) -> None:
         if self.enabled:
@@ -311,11 +320,12 @@ def train(cfg, workdir, progress: bool = True, stop_at: int | None = None, datas
     workdir = pathlib.Path(workdir)
     _check_steps(cfg.train, stop_at)
     _prepare_workdir(workdir)
-    if dataset is None:
-        dataset = load_dataset(cfg.data, cfg.canvas)
     cfg = configs.from_json(configs.to_json(cfg))  # own copy, references resolved: what config.json records
     if cfg.data.path:  # recorded absolute, so eval / render / a resume from another folder find the data
         cfg.data.path = os.path.abspath(cfg.data.path)
+    changes = resume_changes(workdir, cfg)
+    if dataset is None:
+        dataset = load_dataset(cfg.data, cfg.canvas)
     model = SpriteModel.from_config(cfg)
     tc = cfg.train
     lead = jax.process_index() == 0
@@ -353,6 +363,8 @@ def train(cfg, workdir, progress: bool = True, stop_at: int | None = None, datas
     start = int(to_host(state["step"]))
     end = tc.num_steps if stop_at is None else min(int(stop_at), tc.num_steps)
     log = MetricsLog(workdir, enabled=lead, start_step=start)
+    if changes and lead:
+        log.config_change(start, changes)
     sampler = _Sampler(model, cfg, dataset, workdir, log, enabled=tc.sample_every > 0)
     # A terminal gets a live bar; a log file (nohup, batch jobs) one line per 30 s instead of ten per second.
     interval = {"mininterval": 0.1} if sys.stderr.isatty() else {"mininterval": 30.0, "maxinterval": 30.0}
@@ -435,6 +447,41 @@ def train(cfg, workdir, progress: bool = True, stop_at: int | None = None, datas
         raise KeyboardInterrupt
     final_step = int(to_host(state["step"]))
     return {**last, "step": final_step, "interrupted": interrupted}
+
+
+# Fields a resumed run may change: the schedule's length, the loss weights and rates, how often it logs and saves.
+# Every other field (model.*, canvas, data.*, train.seed / batch_size, optim.schedule) fixes the parameters'
+# shapes, the optimiser state's structure or the data order of the checkpoints already written.
+RESUMABLE = ("loss.", "optim.lr", "optim.bg_lr", "optim.weight_decay", "optim.warmup_steps", "optim.lr_end_fraction",
+             "train.num_steps", "train.log_every", "train.ckpt_every", "train.keep_checkpoints", "train.sample_every")
+
+
+def resume_changes(workdir: pathlib.Path, cfg) -> dict:
+    """{field: [old, new]} of the RESUMABLE fields `cfg` changes from the config.json of a workdir that holds a
+    checkpoint; a change to any other field is a UserError naming every such field (the checkpoints stay)."""
+    steps = workdir / "checkpoints"
+    if not (workdir / "config.json").is_file() or not any(p.name.isdigit() for p in steps.glob("*")):
+        return {}
+    old, new = (_flat(c.to_dict()) for c in (load_config(workdir), configs.with_defaults(cfg)))
+    changed = {key: [old.get(key), new.get(key)] for key in sorted(old.keys() | new.keys())
+               if old.get(key) != new.get(key)}
+    fixed = [key for key in changed if not any(key == f or key.startswith(f) and f.endswith(".") for f in RESUMABLE)]
+    if fixed:
+        raise UserError(
+            f"{workdir} was trained with another config: "
+            + ", ".join(f"{key} {changed[key][0]!r} → {changed[key][1]!r}" for key in fixed)
+            + "; a resume cannot change these (see docs/training.md), so train into a new --workdir")
+    return changed
+
+
+def _flat(tree: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = list(value) if isinstance(value, tuple) else value
+    return out
 
 
 def _check_steps(tc, stop_at) -> None:

@@ -93,6 +93,19 @@ def checkpoints_folder_read_only(tmp_path):
             [folder], prefix)
 
 
+def resume_with_a_reshaping_override(tmp_path):
+    """The refusal comes before any checkpoint is read, so a recorded config beside a step folder is workdir
+    enough; the message names old → new and never advises deleting a checkpoint."""
+    from spritejax import configs
+
+    workdir = tmp_path / "run"
+    (workdir / "checkpoints" / "2").mkdir(parents=True)
+    (workdir / "config.json").write_text(configs.to_json(configs.load("tiny")))
+    return (["train", "--workdir", str(workdir), "--set", "model.num_sprites=16", "--no-progress"],
+            r"run was trained with another config: model\.num_sprites 8 → 16; a resume cannot change these"
+            r"(?!.*delete)", [workdir])
+
+
 def import_of_a_jpeg(tmp_path):
     picture = tmp_path / "pic.jpg"
     picture.write_bytes(b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00")
@@ -124,7 +137,8 @@ def steps_flag_zero(tmp_path):
 
 
 CASES = [config_with_syntax_error, config_that_raises, workdir_is_a_file, workdir_inside_a_read_only_folder,
-         workdir_is_a_read_only_folder, checkpoints_folder_read_only, import_of_a_jpeg, export_into_a_png, import_of_a_box_with_a_binary_type,
+         workdir_is_a_read_only_folder, checkpoints_folder_read_only,
+         resume_with_a_reshaping_override, import_of_a_jpeg, export_into_a_png, import_of_a_box_with_a_binary_type,
          zero_steps, steps_flag_zero]
 
 

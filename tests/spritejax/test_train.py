@@ -199,8 +199,9 @@ def test_corrupt_partial_and_missing_checkpoints(tmp_path, dataset, reference_ru
     for path in (ckpt_dir / "16").rglob("*"):
         if path.is_file() and path.stat().st_size > 0:
             path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
-    with pytest.raises(UserError, match=r"checkpoint .*16 is unreadable.*resume from step 12"):
+    with pytest.raises(UserError, match=r"checkpoint .*16 is unreadable") as error:
         train.load_workdir(workdir)
+    assert "delete" not in str(error.value)  # never advise throwing away work
     with pytest.raises(UserError, match="unreadable"):
         train.train(tiny("train.num_steps=20"), workdir, progress=False, dataset=dataset)
 
@@ -250,6 +251,25 @@ def test_a_relative_data_path_is_recorded_absolute(tmp_path, monkeypatch, datase
     train.train(cfg, "run", progress=False, dataset=dataset)
     recorded = train.load_config(tmp_path / "run").data.path
     assert recorded == str(tmp_path / "frames") and cfg.data.path == "frames"
+
+
+def test_resume_refuses_a_config_that_reshapes_and_records_one_that_may_change(tmp_path, reference_run):
+    """A resume may change the schedule and rates (recorded in metrics.jsonl and config_history.jsonl), nothing
+    that shapes the parameters: that is a UserError naming old → new, and the workdir stays as it was."""
+    reference_dir, _ = reference_run
+    shutil.copytree(reference_dir, tmp_path, dirs_exist_ok=True)
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    with pytest.raises(UserError, match=r"trained with another config: model\.k 8 → 16, model\.num_sprites \d+ → 16"
+                                        r"(?!.*delete)"):
+        train.train(tiny("train.num_steps=16", "model.num_sprites=16", "model.k=16"), tmp_path, progress=False)
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
+    train.train(tiny("train.num_steps=20", "optim.lr=0.002"), tmp_path, progress=False, stop_at=16)
+    marker = {"step": 16, "config_change": {"optim.lr": [train.load_config(reference_dir).optim.lr, 0.002],
+                                            "train.num_steps": [16, 20]}}
+    assert read_metrics(tmp_path)[-1] == marker
+    history = (tmp_path / "config_history.jsonl").read_text().splitlines()
+    assert [json.loads(line) for line in history] == [marker]
+    assert train.load_config(tmp_path).train.num_steps == 20
 
 
 def test_resume_drops_metrics_logged_past_the_restored_step(tmp_path, dataset):
