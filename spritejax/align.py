@@ -60,8 +60,9 @@ def correlation_offsets(frames_bhw3, sprites_blhwkk4, geom: render.Geometry, rad
 
 
 def match_gains(frames_bhw3, background_bhw3, sprites_mkk4, geom: render.Geometry, radius: int):
-    """gains_bhwm: how much better dictionary sprite i, at its best shift in anchor (i, j)'s window, explains the
-    frame than the background does, Σ α·(‖c − b‖² − ‖c − rgb‖²) over the sprite's pixels (c frame, b background).
+    """(gains_bhwm, offsets_bhwm2): how much better dictionary sprite i, at its best shift in anchor (i, j)'s window,
+    explains the frame than the background does, Σ α·(‖c − b‖² − ‖c − rgb‖²) over the sprite's pixels (c frame,
+    b background), and that shift (dx, dy pixels, as correlation_offsets gives it).
 
     ‖c − b‖² − ‖c − rgb‖² = (‖c − b‖² − ‖c‖²) + 2 c·rgb − ‖rgb‖² is linear in the maps [‖c − b‖² − ‖c‖², c], so
     every sprite at every shift is one valid cross-correlation of those 4 channels with the kernels [α, 2α·rgb]."""
@@ -74,5 +75,9 @@ def match_gains(frames_bhw3, background_bhw3, sprites_mkk4, geom: render.Geometr
     kernels_kk4m = jnp.concatenate([alpha, 2.0 * alpha * rgb], axis=-1).transpose(1, 2, 3, 0)
     corr = jax.lax.conv_general_dilated(windows.reshape(b * gh * gw, size, size, 4), kernels_kk4m, (1, 1), "VALID",
                                         dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    shifts = 2 * radius + 1
+    corr_bhwSm = corr.reshape(b, gh, gw, shifts * shifts, -1)
     const_m = jnp.sum(alpha * jnp.square(rgb), axis=(1, 2, 3))
-    return (jnp.max(corr, axis=(1, 2)) - const_m).reshape(b, gh, gw, -1)
+    where_bhwm = jnp.argmax(corr_bhwSm, axis=3)  # s = (dy + r)·(2r+1) + (dx + r), as in match_costs
+    offsets = jnp.stack([where_bhwm % shifts - radius, where_bhwm // shifts - radius], axis=-1)
+    return jnp.max(corr_bhwSm, axis=3) - const_m, offsets.astype(frames_bhw3.dtype)

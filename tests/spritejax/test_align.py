@@ -96,34 +96,46 @@ def test_match_gains_equal_their_definition():
     frames = rng.random((2, 16, 16, 3)).astype(np.float32)
     background = np.broadcast_to(rng.random(3), (2, 16, 16, 3)).astype(np.float32)
     sprites = rng.random((3, 8, 8, 4)).astype(np.float32)
-    got = align.match_gains(jnp.asarray(frames), jnp.asarray(background), jnp.asarray(sprites), geom, 2)
+    got, _ = align.match_gains(jnp.asarray(frames), jnp.asarray(background), jnp.asarray(sprites), geom, 2)
     np.testing.assert_allclose(np.asarray(got), _gains_loop(frames, background, sprites, geom, 2), rtol=1e-4,
                                atol=1e-3)
 
 
-def test_the_match_teacher_names_the_sprite_on_the_frame_and_its_loss_wants_it():
-    """A frame showing dictionary entry 2 in anchor (3, 3)'s window: match_gains is best for entry 2 there, and
-    match_loss is lower for scores on the best-gain entries with those anchors on than for other entries, or for
-    all switches off or on."""
-    from spritejax import configs, losses
+def _teacher_setup(frames, sprite_kk4):
+    """A 1-layer pixels model whose entry 2 is sprite_kk4 and entry 1 a grey box, and its output on frames."""
+    from spritejax import configs
     from spritejax.model import SpriteModel
 
     cfg = configs.load("tiny", ["model.generator='pixels'", "model.num_sprites=4", f"model.bg_color=({BG}, {BG}, {BG})",
                                 "model.layers=1"])
     model = SpriteModel.from_config(cfg)
     params = model.init(jax.random.key(0))
-    frames, sprites_blhwkk4 = _scene(1, -1, 3, 3)
     dictionary = np.zeros((4, 8, 8, 4), np.float32)
-    dictionary[2] = np.asarray(sprites_blhwkk4[0, 0, 3, 3])
+    dictionary[2] = np.asarray(sprite_kk4)
     dictionary[1, 2:6, 3:6] = (0.5, 0.5, 0.5, 1.0)
     clipped = np.clip(dictionary, 1e-4, 1 - 1e-4)
     params = {**params, "dictionary": {**params["dictionary"],
                                        "sprite_logits": jnp.asarray(np.log(clipped) - np.log1p(-clipped))}}
-    out = model.apply(params, frames, jnp.stack([jax.random.key(0)]))
-    gains = np.asarray(align.match_gains(frames, out.background_bhw3, out.sprites_mkk4, model.geom, 2))
-    ids = gains.argmax(axis=-1)[:, None]
-    on = (gains.max(axis=-1) > 0)[:, None].astype(np.float32)
-    assert ids[0, 0, 3, 3] == 2 and on[0, 0, 3, 3] and on.sum() < 10  # the object's anchor, neighbours reaching it
+    return model, model.apply(params, frames, jnp.stack([jax.random.key(0)] * len(frames)))
+
+
+def test_the_match_teacher_names_the_sprite_on_the_frame_once_and_its_loss_wants_it():
+    """A frame showing dictionary entry 2 moved by (1, −1) in anchor (3, 3)'s window: match_gains is best for entry 2
+    there at that shift; neighbouring anchors reach the object too, but the teacher turns on only (3, 3); and
+    match_loss is lower for its targets than for other entries, for all switches off or on, or for every anchor
+    with a positive gain on (the teacher before matching pursuit)."""
+    from spritejax import losses
+
+    frames, sprites_blhwkk4 = _scene(1, -1, 3, 3)
+    model, out = _teacher_setup(frames, sprites_blhwkk4[0, 0, 3, 3])
+    gains, offsets = (np.asarray(x) for x in align.match_gains(frames, out.background_bhw3, out.sprites_mkk4,
+                                                                 model.geom, 2))
+    assert gains[0, 3, 3].argmax() == 2 and tuple(offsets[0, 3, 3, 2]) == (1, -1)
+    reaching = (gains.max(axis=-1) > 0)[:, None].astype(np.float32)
+    assert reaching.sum() > 1  # neighbours reach it
+    entry, on = (np.asarray(x)[:, None] for x in losses.match_teacher(frames, out.background_bhw3, out.sprites_mkk4,
+                                                                        model.geom, 2))
+    assert entry[0, 0, 3, 3] == 2 and np.argwhere(on).tolist() == [[0, 0, 3, 3]]
 
     def loss_for(ids_blhw, on_blhw):
         scores = 0.01 + 0.96 * np.asarray(jax.nn.one_hot(ids_blhw, 4))
@@ -131,5 +143,19 @@ def test_the_match_teacher_names_the_sprite_on_the_frame_and_its_loss_wants_it()
                                                    switches_blhw=jnp.asarray(0.01 + 0.98 * on_blhw)),
                                        frames, model.geom, 2))
 
-    assert loss_for(ids, on) < loss_for((ids + 1) % 4, on)
-    assert loss_for(ids, on) < min(loss_for(ids, 0 * on), loss_for(ids, 1 + 0 * on))
+    assert loss_for(entry, on) < loss_for((entry + 1) % 4, on)
+    assert loss_for(entry, on) < min(loss_for(entry, 0 * on), loss_for(entry, 1 + 0 * on), loss_for(entry, reaching))
+
+
+def test_the_match_teacher_takes_an_object_next_to_a_stronger_one_in_its_second_round():
+    """Two copies of entry 2 in the windows of neighbouring anchors (3, 3) and (3, 4): round 1 keeps one of two
+    equal neighbours, round 2 (against the picture with the first painted) takes the other."""
+    from spritejax import losses
+
+    frames, sprites_blhwkk4 = _scene(0, 0, 3, 3)
+    other, _ = _scene(0, 0, 3, 4)
+    frames = jnp.where(jnp.abs(other - BG) > 1e-6, other, frames)  # both copies on one frame
+    model, out = _teacher_setup(frames, sprites_blhwkk4[0, 0, 3, 3])
+    entry, on = (np.asarray(x) for x in losses.match_teacher(frames, out.background_bhw3, out.sprites_mkk4,
+                                                             model.geom, 2))
+    assert np.argwhere(on).tolist() == [[0, 3, 3], [0, 3, 4]] and entry[0, 3, 3] == entry[0, 3, 4] == 2
