@@ -12,6 +12,7 @@ import functools
 import html
 import json
 import os
+import sys
 from collections.abc import Sequence
 
 import numpy as np
@@ -183,10 +184,11 @@ def tsne_1d(x_nd: np.ndarray, perplexity: float = 30.0, num_iters: int = 600, se
 
 
 def sprite_order(latents_md: np.ndarray, used_m: np.ndarray) -> np.ndarray:
-    """Indices of the used sprites sorted along a 1-D t-SNE of their latent codes (similar ones adjacent)."""
+    """Indices of the used sprites sorted along a 1-D t-SNE of their latent codes (similar ones adjacent); every
+    sprite when none is used, so a model that learned nothing still shows what its dictionary holds."""
     idx = np.flatnonzero(np.asarray(used_m) > 0)
     if idx.size == 0:
-        return idx
+        idx = np.arange(len(latents_md))
     y = tsne_1d(np.asarray(latents_md)[idx])
     return idx[np.argsort(y, kind="stable")]
 
@@ -306,9 +308,14 @@ def render_outputs(model, params, dataset, out_dir: str, num_show: int = 6, batc
     used_m = used_sprites(hard["sprite_ids_blhw"], hard["switches_blhw"], model.num_sprites)
     order = sprite_order(latent_codes(params), used_m)
     sprites_mkk4 = np.asarray(model.decode_sprites(params))
+    if used_m.any():
+        shown = f"the {len(order)} of {model.num_sprites} dictionary sprites used on the {split} frames"
+    else:
+        shown = f"no sprite is used on the {split} frames (the background explains every frame), so all " \
+                f"{model.num_sprites} dictionary sprites"
+        print(f"spritejax: note: {shown} are drawn in sprite_sheet.png", file=sys.stderr)
     save("sprite_sheet.png", sprite_sheet(sprites_mkk4, order, scale=max(2, 64 // model.geom.k)),
-         f"Sprite sheet: the {len(order)} of {model.num_sprites} dictionary sprites used on the {split} frames, "
-         "in 1-D t-SNE order of their latent codes (checkerboard = transparent)")
+         f"Sprite sheet: {shown}, in 1-D t-SNE order of their latent codes (checkerboard = transparent)")
 
     rows = [[up(frames_nhw3[i]), up(hard["recon_bhw3"][i])] for i in range(n_show)]
     save("reconstructions.png", tile([x for r in rows for x in r], cols=2),

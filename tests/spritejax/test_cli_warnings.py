@@ -3,6 +3,8 @@
 import subprocess
 import sys
 
+import imageio.v3 as iio
+
 
 def _cli(*args):
     return subprocess.run([sys.executable, "-m", "spritejax", *args], capture_output=True, text=True, timeout=600)
@@ -22,4 +24,9 @@ def test_a_run_whose_switches_all_died_says_so_in_train_and_eval(tmp_path):
     assert evaluated.returncode == 0, evaluated.stderr[-2000:]
     warnings = [line for line in evaluated.stderr.splitlines() if "warning" in line]
     assert len(warnings) == 1 and "no anchor is active in hard mode" in warnings[0], evaluated.stderr[-2000:]
-    assert "Traceback" not in train.stderr + evaluated.stderr
+    rendered = _cli("render", "--workdir", workdir, "--out", str(tmp_path / "pictures"))
+    assert rendered.returncode == 0, rendered.stderr[-2000:]
+    assert rendered.stderr.count("\n") == 1 and "no sprite is used" in rendered.stderr, rendered.stderr
+    sheet = iio.imread(tmp_path / "pictures" / "sprite_sheet.png")
+    assert min(sheet.shape[:2]) > 1  # the whole dictionary, not a 1×1 sheet
+    assert "Traceback" not in train.stderr + evaluated.stderr + rendered.stderr

@@ -80,6 +80,7 @@ def test_sprite_order_drops_unused_and_groups_similar():
     assert sorted(order.tolist()) == [0, 1, 3, 4]
     groups = [0 if i in (0, 4) else 1 for i in order]
     assert groups in ([0, 0, 1, 1], [1, 1, 0, 0])
+    assert sorted(viz.sprite_order(latents, np.zeros(6)).tolist()) == list(range(6))  # none used: all shown
 
 
 def test_sprite_sheet_shape_and_content():
