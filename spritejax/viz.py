@@ -216,13 +216,17 @@ def _format_value(v) -> str:
 
 
 def write_index_html(path: str, title: str, figures: Sequence[tuple[str, str]], metrics: dict | None = None,
-                     notes: Sequence[str] = ()) -> str:
-    """A self-contained index page: a metrics table, then each (caption, relative image path) figure.
+                     notes: Sequence[str] = (), meanings: dict | None = None) -> str:
+    """A self-contained index page: a metrics table (with a column saying what each figure means, when `meanings`
+    names it), then each (caption, relative image path) figure.
 
     Images are shown pixelated (no smoothing) so sprite pixels stay visible when the browser scales them.
     """
-    rows = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{_format_value(v)}</td></tr>"
-                   for k, v in (metrics or {}).items())
+    meanings = meanings or {}
+    head = "<tr><th>figure</th><th>value</th><th>meaning</th></tr>" if meanings else ""
+    rows = head + "".join(f"<tr><th>{html.escape(str(k))}</th><td>{_format_value(v)}</td>"
+                          + (f"<td>{html.escape(meanings.get(k, ''))}</td>" if meanings else "") + "</tr>"
+                          for k, v in (metrics or {}).items())
     figs = "".join(f'<figure><img src="{html.escape(src)}" alt="{html.escape(cap)}">'
                    f"<figcaption>{html.escape(cap)}</figcaption></figure>" for cap, src in figures)
     paras = "".join(f"<p>{html.escape(n)}</p>" for n in notes)

@@ -53,6 +53,12 @@ def test_demo_writes_report_images_and_index(demo_dir, capsys):
         assert f'src="{name}"' in page
         assert (demo_dir / name).stat().st_size > 0
     assert "psnr_background_only" in page
+    bg = f"{report['psnr_background_only']:.2f}"
+    for key in ("psnr_hard", "psnr_soft", "iou_binary", "iou_multiclass", "sprites_used"):  # each with its meaning
+        row = page[page.index(f"<th>{key}</th>"):].split("</tr>")[0]
+        assert "higher is better" in row or "dictionary entries" in row, row
+    assert f"the background alone gives {bg} dB" in page.split("<th>psnr_hard</th>")[1].split("</tr>")[0]
+    assert page.count("<figcaption>") == page.count("<img ") >= len(IMAGES) and "<figcaption></figcaption>" not in page
     segmentation = iio.imread(demo_dir / "segmentation.png")
     reconstructions = iio.imread(demo_dir / "reconstructions.png")
     assert segmentation.shape[0] == reconstructions.shape[0]  # one row per shown frame in both
