@@ -26,7 +26,7 @@ def get_config():
     cfg.model.generator = "pixels"
     cfg.model.score_scale = 4.0
     cfg.loss.lambda_match = 0.1
-    cfg.loss.lambda_alpha = 0.01
+    cfg.loss.lambda_alpha = 0.05
     cfg.loss.straight_through_steps = 200
     cfg.loss.finetune_steps = 500
     cfg.optim.lr = 1e-3
