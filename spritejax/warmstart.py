@@ -5,7 +5,8 @@ fall towards 0 within ~50 steps, the sprites then get almost no gradient, and tr
 or faint-blend optimum (measured in docs/model.md). Starting from the frames' own objects makes "on" pay from the
 first step. The sprites are found without labels: pixels farther than `threshold` from the k-means background
 colour are foreground; a window of k×k is centred on the bounding box of each foreground blob, its alpha is that
-blob; the m most frequent such crops (see `typical`) become the targets, and the generator and latent codes are fitted to them by Adam on the squared error.
+blob; the m most frequent such crops (see `typical`) become the targets, and the generator and latent codes are
+fitted to them by Adam on the squared error.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ def foreground_crops(frames_nhw3: np.ndarray, bg_color_3, k: int, count: int, se
     gave a 4×4 coin a third of an 8×6 player's share, and two of its four poses no cluster of their own)."""
     frames = np.asarray(frames_nhw3, np.float32)
     fg_nhw = np.linalg.norm(frames - np.asarray(bg_color_3, np.float32), axis=-1) > threshold
+    last_2 = np.array(fg_nhw.shape[1:]) - 1
     crops = []
     for n in np.random.default_rng(seed).permutation(len(frames)):
         left_hw = fg_nhw[n].copy()
@@ -58,15 +60,14 @@ def foreground_crops(frames_nhw3: np.ndarray, bg_color_3, k: int, count: int, se
             pix = _blob(left_hw, int(y), int(x), 4 * k * k)
             left_hw[pix[:, 0], pix[:, 1]] = False
             low, high = pix.min(axis=0), pix.max(axis=0)
-            if low.min() > 0 and np.all(high < np.array(fg_nhw.shape[1:]) - 1) and np.all(high - low < k):
-                crops.append(_crop(frames[n], pix, k))  # whole: not cut by the canvas edge or the window
+            if low.min() > 0 and np.all(high < last_2) and np.all(high - low < k):  # not cut by edge or window
+                crops.append(_crop(frames[n], pix, (low + high + 1) // 2 - k // 2, k))
     return np.stack(crops) if crops else np.zeros((0, k, k, 4), np.float32)
 
 
-def _crop(frame_hw3: np.ndarray, pix: np.ndarray, k: int) -> np.ndarray:
-    """The blob's pixels (n, 2) with alpha 1 in a k×k window centred on its bounding box."""
-    top = (pix[:, 0].min() + pix[:, 0].max() + 1) // 2 - k // 2
-    left = (pix[:, 1].min() + pix[:, 1].max() + 1) // 2 - k // 2
+def _crop(frame_hw3: np.ndarray, pix: np.ndarray, top_left_2: np.ndarray, k: int) -> np.ndarray:
+    """The blob's pixels (n, 2) with alpha 1 in the k×k window at top_left_2 (centred on its bounding box)."""
+    top, left = top_left_2
     crop = np.zeros((k, k, 4), np.float32)
     rows, cols = pix[:, 0] - top, pix[:, 1] - left
     keep = (rows >= 0) & (rows < k) & (cols >= 0) & (cols < k)
