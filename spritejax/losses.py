@@ -67,47 +67,53 @@ def decomposition_stats(out) -> dict:
             "offset_px": jnp.mean(jnp.linalg.norm(out.offsets_blhw2, axis=-1))}
 
 
-def match_teacher(frames_bhw3, background_bhw3, sprites_mkk4, geom, radius: int):
-    """(entry_bhw, on_bhw): the dictionary's own explanation of each frame, by two rounds of matching pursuit.
+def match_teacher(frames_bhw3, background_bhw3, sprites_mkk4, geom, radius: int, rounds: int = 4):
+    """(entry_blhw, on_blhw): the dictionary's own explanation of each frame by `rounds` rounds of matching
+    pursuit, up to one pick per layer at each anchor (slot l: the anchor's (l+1)-th object).
 
-    Round 1 takes every anchor whose best entry beats the background (spritejax.align.match_gains) and beats its
-    8 neighbouring anchors (an object near the border of two windows is reachable from both; taking both drew it
-    twice, 16 active anchors for 12 objects). Its picks are painted over the background; round 2 takes the
-    anchors that still beat that picture and their neighbours (objects next to a stronger one)."""
+    Each round takes every anchor with a free slot whose best entry beats the picture so far
+    (spritejax.align.match_gains) and beats its 8 neighbouring anchors (an object near the border of two windows
+    is reachable from both; taking both drew it twice), and paints its picks into the picture. Later rounds take
+    what earlier picks hid: an object next to a stronger one, a second object in a window already taken."""
     gh, gw = geom.grid_h, geom.grid_w
     order_hw = 1e-6 * jnp.arange(gh * gw, dtype=frames_bhw3.dtype).reshape(gh, gw)  # ties: the first anchor wins
-
-    def picks(picture_bhw3, taken_bhw):
-        gains_bhwm, offsets_bhwm2 = match_gains(frames_bhw3, picture_bhw3, sprites_mkk4, geom, radius)
-        entry_bhw = jnp.argmax(gains_bhwm, axis=-1)
-        gain_bhw = jnp.max(gains_bhwm, axis=-1)
-        ranked = jnp.where(taken_bhw, -jnp.inf, gain_bhw - order_hw)
-        peak = jax.lax.reduce_window(ranked, -jnp.inf, jax.lax.max, (1, 3, 3), (1, 1, 1), "SAME")
-        offset_bhw2 = jnp.take_along_axis(offsets_bhwm2, entry_bhw[..., None, None], axis=-2)[..., 0, :]
-        return entry_bhw, offset_bhw2, (gain_bhw > 0) & (ranked >= peak) & ~taken_bhw
-
-    frames_bhw3, background_bhw3, sprites_mkk4 = jax.lax.stop_gradient((frames_bhw3, background_bhw3, sprites_mkk4))
-    b = frames_bhw3.shape[0]
-    entry1, offset1, on1 = picks(background_bhw3, jnp.zeros((b, gh, gw), bool))
-    placed = render.translate((sprites_mkk4[entry1] * on1[..., None, None, None])[:, None], offset1[:, None])
+    frames_bhw3, picture_bhw3, sprites_mkk4 = jax.lax.stop_gradient((frames_bhw3, background_bhw3, sprites_mkk4))
+    b, layers = frames_bhw3.shape[0], geom.layers
     one_layer = dataclasses.replace(geom, layers=1)
     order_b1hw = jnp.broadcast_to(jnp.arange(gh * gw, dtype=jnp.int32).reshape(1, 1, gh, gw), (b, 1, gh, gw))
-    painted = render.composite(placed, background_bhw3, order_b1hw, one_layer).recon_bhw3
-    entry2, _, on2 = picks(painted, on1)
-    return jnp.where(on1, entry1, entry2), (on1 | on2).astype(frames_bhw3.dtype)
+    entry_blhw = jnp.zeros((b, layers, gh, gw), jnp.int32)
+    on_blhw = jnp.zeros((b, layers, gh, gw), bool)
+    for _ in range(rounds):
+        gains_bhwm, offsets_bhwm2 = match_gains(frames_bhw3, picture_bhw3, sprites_mkk4, geom, radius)
+        entry_bhw = jnp.argmax(gains_bhwm, axis=-1).astype(jnp.int32)
+        gain_bhw = jnp.max(gains_bhwm, axis=-1)
+        used_bhw = jnp.sum(on_blhw, axis=1)
+        ranked = jnp.where(used_bhw >= layers, -jnp.inf, gain_bhw - order_hw)
+        peak = jax.lax.reduce_window(ranked, -jnp.inf, jax.lax.max, (1, 3, 3), (1, 1, 1), "SAME")
+        on_bhw = (gain_bhw > 0) & (ranked >= peak) & (used_bhw < layers)
+        slot_blhw = on_bhw[:, None] & (jnp.arange(layers)[None, :, None, None] == used_bhw[:, None])
+        entry_blhw = jnp.where(slot_blhw, entry_bhw[:, None], entry_blhw)
+        on_blhw = on_blhw | slot_blhw
+        offset_bhw2 = jnp.take_along_axis(offsets_bhwm2, entry_bhw[..., None, None], axis=-2)[..., 0, :]
+        placed = render.translate((sprites_mkk4[entry_bhw] * on_bhw[..., None, None, None])[:, None],
+                                  offset_bhw2[:, None])
+        picture_bhw3 = render.composite(placed, picture_bhw3, order_b1hw, one_layer).recon_bhw3
+    return entry_blhw, on_blhw.astype(frames_bhw3.dtype)
 
 
 def match_loss(out, frames_bhw3, geom, radius: int):
-    """The teacher's explanation (match_teacher) as targets: at each anchor it turns on, cross-entropy pulls the
-    scores of the most active layer towards its entry and binary cross-entropy pulls that switch to 1; elsewhere
-    every switch is pulled to 0. So scores and switches need not wait for each other: the reconstruction alone
-    leaves both in a faint blend."""
-    best_bhw, on_bhw = match_teacher(frames_bhw3, out.background_bhw3, out.sprites_mkk4, geom, radius)
-    log_p = jnp.log(jnp.take_along_axis(out.scores_blhwm, best_bhw[:, None, ..., None], axis=-1)[..., 0] + 1e-9)
+    """The teacher's explanation (match_teacher) as targets: its first pick at an anchor goes to the anchor's most
+    active layer, its second pick to the next one; at each pick cross-entropy pulls that layer's scores towards
+    the pick's entry and binary cross-entropy pulls its switch to 1; every other switch is pulled to 0. So scores
+    and switches need not wait for each other: the reconstruction alone leaves both in a faint blend."""
+    entry_bshw, on_bshw = match_teacher(frames_bhw3, out.background_bhw3, out.sprites_mkk4, geom, radius)
     p = jnp.clip(out.switches_blhw, 1e-6, 1 - 1e-6)
-    lead_blhw = jax.nn.one_hot(jnp.argmax(p, axis=1), p.shape[1], axis=1)  # the layer the teacher turns on
-    scores = -jnp.sum(on_bhw[:, None] * lead_blhw * log_p) / jnp.maximum(jnp.sum(on_bhw), 1.0)
-    switch_on = -on_bhw * jnp.log(jnp.max(p, axis=1))
-    switch_off = -(1.0 - on_bhw[:, None]) * jnp.log1p(-p)
+    rank_blhw = jnp.argsort(jnp.argsort(-p, axis=1), axis=1)  # 0: the anchor's most active layer
+    entry_blhw = jnp.take_along_axis(entry_bshw, rank_blhw, axis=1)
+    on_blhw = jnp.take_along_axis(on_bshw, rank_blhw, axis=1)
+    log_p = jnp.log(jnp.take_along_axis(out.scores_blhwm, entry_blhw[..., None], axis=-1)[..., 0] + 1e-9)
+    scores = -jnp.sum(on_blhw * log_p) / jnp.maximum(jnp.sum(on_blhw), 1.0)
+    switch_on = -jnp.sum(on_blhw * jnp.log(p), axis=1)
+    switch_off = -(1.0 - on_blhw) * jnp.log1p(-p)
     switches = jnp.mean(switch_on) + jnp.mean(switch_off)
     return scores + switches

@@ -133,8 +133,8 @@ def test_the_match_teacher_names_the_sprite_on_the_frame_once_and_its_loss_wants
     assert gains[0, 3, 3].argmax() == 2 and tuple(offsets[0, 3, 3, 2]) == (1, -1)
     reaching = (gains.max(axis=-1) > 0)[:, None].astype(np.float32)
     assert reaching.sum() > 1  # neighbours reach it
-    entry, on = (np.asarray(x)[:, None] for x in losses.match_teacher(frames, out.background_bhw3, out.sprites_mkk4,
-                                                                        model.geom, 2))
+    entry, on = (np.asarray(x) for x in losses.match_teacher(frames, out.background_bhw3, out.sprites_mkk4,
+                                                             model.geom, 2))
     assert entry[0, 0, 3, 3] == 2 and np.argwhere(on).tolist() == [[0, 0, 3, 3]]
 
     def loss_for(ids_blhw, on_blhw):
@@ -147,15 +147,17 @@ def test_the_match_teacher_names_the_sprite_on_the_frame_once_and_its_loss_wants
     assert loss_for(entry, on) < min(loss_for(entry, 0 * on), loss_for(entry, 1 + 0 * on), loss_for(entry, reaching))
 
 
-def test_the_match_teacher_takes_an_object_next_to_a_stronger_one_in_its_second_round():
-    """Two copies of entry 2 in the windows of neighbouring anchors (3, 3) and (3, 4): round 1 keeps one of two
-    equal neighbours, round 2 (against the picture with the first painted) takes the other."""
+def test_the_match_teacher_takes_objects_next_to_stronger_ones_in_later_rounds():
+    """Three copies of entry 2 in the windows of anchors (3, 3), (3, 4), (3, 5): round 1 keeps the first of equal
+    neighbours, so (3, 3) and (3, 5); a later round (against the picture with those painted) takes (3, 4)."""
     from spritejax import losses
 
     frames, sprites_blhwkk4 = _scene(0, 0, 3, 3)
-    other, _ = _scene(0, 0, 3, 4)
-    frames = jnp.where(jnp.abs(other - BG) > 1e-6, other, frames)  # both copies on one frame
+    for col in (4, 5):
+        other, _ = _scene(0, 0, 3, col)
+        frames = jnp.where(jnp.abs(other - BG) > 1e-6, other, frames)
     model, out = _teacher_setup(frames, sprites_blhwkk4[0, 0, 3, 3])
-    entry, on = (np.asarray(x) for x in losses.match_teacher(frames, out.background_bhw3, out.sprites_mkk4,
-                                                             model.geom, 2))
-    assert np.argwhere(on).tolist() == [[0, 3, 3], [0, 3, 4]] and entry[0, 3, 3] == entry[0, 3, 4] == 2
+    for rounds, cols in ((3, [3, 4, 5]), (1, [3, 5])):
+        entry, on = (np.asarray(x) for x in losses.match_teacher(frames, out.background_bhw3, out.sprites_mkk4,
+                                                                 model.geom, 2, rounds=rounds))
+        assert np.argwhere(on).tolist() == [[0, 0, 3, c] for c in cols] and set(entry[0, 0, 3, cols]) == {2}
