@@ -1,13 +1,13 @@
 """Fuzz bmff with mutated real files: every input must give a clean parse or a BmffError.
 
-Default mode: mutations (bmff.fuzz.mutate) of the small real files in tests/bmff/fixtures. Each input runs
-through what a user can run (bmff.fuzz.exercise): parse (the lenient parse where it fails), write back (must
+Default mode: mutations (bmff.testing.fuzz.mutate) of the small real files in tests/bmff/fixtures. Each input runs
+through what a user can run (bmff.testing.fuzz.exercise): parse (the lenient parse where it fails), write back (must
 be byte-exact), validate, resolve and read the tracks' samples, the Amd 1 readers, and for every 8th input the
 text and JSON dumps. One JSON line: inputs/s, the count of exceptions other than BmffError (must be 0),
 round-trip mismatches (must be 0), and as baseline the rate of parsing the unmutated seeds.
 
 --coverage: the same exercise as a coverage-guided atheris (libFuzzer) target over instrumented bmff, for
---seconds, from the corpus bmff.fuzz.seeds() (fixtures, and copies with a post-filter). It runs in a child
+--seconds, from the corpus bmff.testing.fuzz.seeds() (fixtures, and copies with a post-filter). It runs in a child
 process (libFuzzer ends it with exit()) that counts problems instead of stopping at the first; one JSON line:
 inputs, exceptions other than BmffError and round-trip mismatches (with examples; inputs saved under --save),
 the slowest input, the largest input, and peak RSS against 8 x the largest input + 20 MB. Exit status 1 when
@@ -37,7 +37,7 @@ MB = 1 << 20
 def fuzz_shard(job: tuple[int, int, int, str | None]) -> dict:
     """Inputs [start, stop) of one run; input n's mutations come from Random((seed, n)), so any failing input
     is reproducible on its own whatever the number of workers."""
-    from bmff.fuzz import exercise, header_offsets, mutate
+    from bmff.testing.fuzz import exercise, header_offsets, mutate
 
     seed, start, stop, save = job
     headers = [header_offsets(s) for s in SEEDS]
@@ -75,7 +75,7 @@ def coverage_child(stats_path: str, corpus: str, seconds: int, save: str | None)
     import atheris
 
     with atheris.instrument_imports(include=["bmff"]):
-        from bmff.fuzz import exercise
+        from bmff.testing.fuzz import exercise
     stats = {"inputs": 0, "non_bmff_exceptions": 0, "round_trip_mismatches": 0, "examples": [],
              "slowest_input_s": 0.0, "slowest_input_bytes": 0, "largest_input_bytes": 0}
     n_seeds = len(list(Path(corpus).iterdir()))
@@ -124,7 +124,7 @@ def coverage(seconds: int, save: Path | None) -> int:
     import subprocess
     import tempfile
 
-    from bmff.fuzz import seeds
+    from bmff.testing.fuzz import seeds
 
     with tempfile.TemporaryDirectory() as tmp:
         corpus, stats_path = Path(tmp) / "corpus", Path(tmp) / "stats.json"

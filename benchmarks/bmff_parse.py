@@ -21,7 +21,8 @@ import tracemalloc
 from pathlib import Path
 
 import bmff
-from bmff import synth, tracks
+from bmff import tracks
+from bmff.testing import synth
 from timing import median_seconds
 
 MB = 1e6

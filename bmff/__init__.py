@@ -1,6 +1,7 @@
 """bmff: byte-exact ISO base media file (MP4, MOV, HEIF) reader and writer, standard library only."""
 
-from . import boxes  # noqa: F401  (registers every box type)
+from . import boxes  # noqa: F401  (registers every box type of ISO/IEC 14496-12)
+from .amd1 import boxes as _amd1_boxes  # noqa: F401  (registers the boxes of ISO/IEC 14496-15 Amd 1)
 from .box import Box, BmffError, ContainerBox, FullBox, FullContainerBox, UnknownBox, register
 from .io import File, parse
 

@@ -41,7 +41,7 @@ class Finding:
 
 Check = Callable[[File], Iterable["Finding | str"]]
 CHECKS: dict[str, Check] = {}
-PLUGINS: tuple[str, ...] = ("bmff.validate_amd1",)  # modules imported before running, each registering more checks
+PLUGINS: tuple[str, ...] = ("bmff.amd1.rules",)  # modules imported before running, each registering more checks
 
 
 def check(name: str) -> Callable[[Check], Check]:

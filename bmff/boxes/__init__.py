@@ -6,7 +6,4 @@ from . import movie  # noqa: F401
 from . import fragments  # noqa: F401
 from . import sample_table  # noqa: F401
 from . import sample_groups  # noqa: F401
-from . import amd1_groups  # noqa: F401  (registers its sgpd entry types)
-from . import sei  # noqa: F401
 from . import restricted  # noqa: F401
-from . import nnr  # noqa: F401

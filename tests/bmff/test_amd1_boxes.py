@@ -8,13 +8,13 @@ from hypothesis import given, settings, strategies as st
 import bmff
 from bmff import BmffError, amd1
 from bmff.boxes.file import FileTypeBox
-from bmff.boxes.amd1_groups import (NfcsGroupingParameter, NnpfaSampleGroupEntry, NnpfcSeiSampleGroupEntry,
+from bmff.amd1.boxes import (NfcsGroupingParameter, NnpfaSampleGroupEntry, NnpfcSeiSampleGroupEntry,
                                     SampleToMetadataItemEntry)
-from bmff.boxes.nnr import HandlerProperty, NNRConfigurationItemProperty, NnrUnitArray
+from bmff.amd1.boxes import HandlerProperty, NNRConfigurationItemProperty, NnrUnitArray
 from bmff.boxes.restricted import (OriginalFormatBox, RestrictedSchemeInfoBox, SchemeInformationBox,
                                    SchemeTypeBox)
-from bmff.boxes.sei import SeiInformationBox
-from bmff.nal import nnpfc_sei
+from bmff.amd1.boxes import SeiInformationBox
+from bmff.amd1.sei import nnpfc_sei
 from bmff.nnr_units import ModelParameterSetUnit, StartUnit, parse_units, build_raw_float_bitstream
 
 NNR = build_raw_float_bitstream([("w", [2], struct.pack("<2f", 1.0, 2.0))])

@@ -10,11 +10,12 @@ import pytest
 
 import bmff
 from bmff import amd1, edit, validate
-from bmff.boxes.amd1_groups import NfcsGroupingParameter, NnpfcSeiSampleGroupEntry
+from bmff.amd1.boxes import NfcsGroupingParameter, NnpfcSeiSampleGroupEntry
 from bmff.boxes.meta import ItemInfoEntry
-from bmff.boxes.nnr import NNRConfigurationItemProperty, NnrUnitArray
-from bmff.boxes.sei import SeiInformationBox
-from bmff.nal import NNPFC_PAYLOAD_TYPE, SeiMessage, annexb, nnpfc_sei, parse_sei_nal, sei_payload_types
+from bmff.amd1.boxes import NNRConfigurationItemProperty, NnrUnitArray
+from bmff.amd1.boxes import SeiInformationBox
+from bmff.amd1.nal import annexb
+from bmff.amd1.sei import NNPFC_PAYLOAD_TYPE, SeiMessage, nnpfc_sei, parse_sei_nal, sei_payload_types
 from bmff.nnr_units import NNR_AGG, NnrUnit, StartUnit, build_raw_float_bitstream
 from media_testing import ffprobe_packets
 

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 import bmff
 from bmff.box import _REGISTRY, MAX_DEPTH, FullBox, write_header
-from bmff import fuzz
+from bmff.testing import fuzz
 from bmff.validate import parse_lenient, run_checks
 
 FIXTURES = {p.name: p.read_bytes() for p in sorted((Path(__file__).parent / "fixtures").iterdir())

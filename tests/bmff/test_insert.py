@@ -5,10 +5,10 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from bmff import BmffError
-from bmff.boxes.amd1_groups import NfcsGroupingParameter as P, NnpfcSeiSampleGroupEntry
-from bmff.insert import Insertion, complete_message, insert_into_sample, plan_insertions
-from bmff.nal import (AVC, HEVC, VVC, NalHeader, Nnpfc, SeiMessage, build_nal_header, nnpfc_sei,
-                      parse_nal_header, parse_sei_nal)
+from bmff.amd1.boxes import NfcsGroupingParameter as P, NnpfcSeiSampleGroupEntry
+from bmff.amd1.insert import Insertion, complete_message, insert_into_sample, plan_insertions
+from bmff.amd1.nal import AVC, HEVC, VVC, NalHeader, build_nal_header, parse_nal_header
+from bmff.amd1.sei import Nnpfc, SeiMessage, nnpfc_sei, parse_sei_nal
 
 BASE, UPD = 0, 1
 

@@ -7,7 +7,7 @@ from hypothesis import given, settings, strategies as st
 
 import bmff
 from bmff import BmffError
-from bmff.boxes.amd1_groups import (NfcsGroupingParameter, NnpfaSampleGroupEntry, NnpfcSeiSampleGroupEntry,
+from bmff.amd1.boxes import (NfcsGroupingParameter, NnpfaSampleGroupEntry, NnpfcSeiSampleGroupEntry,
                                     SampleToMetadataItemEntry)
 from bmff.boxes.sample_groups import (AudioPreRollEntry, RollRecoveryEntry, SampleGroupDescriptionBox,
                                       SampleToGroupBox, UnknownSampleGroupEntry, entry_class, register_entry)

@@ -15,7 +15,7 @@ from bmff.boxes.sample_table import (AUDIO_FORMATS, VISUAL_FORMATS, AVCConfigura
                                      SampleDependencyTypeBox, SampleDescriptionBox, SampleEntry, SampleSizeBox,
                                      SampleTable, SampleTableBox, SampleToChunkBox, SyncSampleBox, TimeToSampleBox,
                                      VisualSampleEntry, VvcConfigurationBox)
-from bmff.boxes.sei import SeiInformationBox
+from bmff.amd1.boxes import SeiInformationBox
 from media_testing import RECIPES, assert_robust, ffprobe_packets, ffprobe_streams, leaf_bytes, media, reparse  # noqa: F401
 
 TABLE_LEAVES = {"stsd", "stts", "ctts", "stsc", "stsz", "stco", "stss", "sdtp", "avc1", "hvc1", "hev1", "mp4a",

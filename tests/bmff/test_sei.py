@@ -5,7 +5,7 @@ from hypothesis import given, settings, strategies as st
 
 import bmff
 from bmff import BmffError
-from bmff.boxes.sei import SeiInformationBox
+from bmff.amd1.boxes import SeiInformationBox
 
 
 def test_layout():

@@ -6,7 +6,8 @@ from array import array
 import pytest
 
 import bmff
-from bmff import synth, tracks, validate
+from bmff import tracks, validate
+from bmff.testing import synth
 from bmff.box import Source, write_header
 from bmff.boxes.movie import MediaBox, MediaInformationBox, TrackBox
 from bmff.boxes.sample_table import (ChunkLargeOffsetBox, SampleDescriptionBox, SampleSizeBox, SampleTableBox,

@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 
 import bmff
-from bmff import edit, synth
+from bmff import edit
+from bmff.testing import synth
 from bmff.box import UnknownBox, write_header
 from bmff.boxes.file import FileTypeBox, FreeSpaceBox, MediaDataBox, MovieBox
 from bmff.boxes.meta import ItemLocation, ItemLocationExtent, ItemReferenceBox, SingleItemTypeReferenceBox

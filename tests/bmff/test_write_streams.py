@@ -4,7 +4,7 @@ synthetic movie whose mdat is 256 MiB: the traced peak of parse + write stays un
 import tracemalloc
 
 import bmff
-from bmff import synth
+from bmff.testing import synth
 
 MDAT = 256 << 20
 

@@ -1,128 +1,20 @@
-"""NAL units of AVC / HEVC / VVC as carried in ISOBMFF, SEI messages, and the NNPFC SEI payload.
+"""SEI messages and the SEI payloads Amd 1 reads: NNPFC (210), the SEI manifest (200) and prefix indication (201).
 
-Samples hold NAL units behind a (lengthSizeMinusOne+1)-byte length, not start codes. A NAL unit is a header
-then an escaped RBSP (emulation prevention bytes inserted). An SEI RBSP is sei_message()s followed by
-rbsp_trailing_bits(); each sei_message() codes payloadType and payloadSize as runs of 0xFF plus a last byte.
+An SEI RBSP is sei_message()s followed by rbsp_trailing_bits(); each sei_message() codes payloadType and
+payloadSize as runs of 0xFF plus a last byte.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
-from .bits import BitReader, BitWriter
-from .box import BmffError
+from ..bits import BitReader, BitWriter
+from ..box import BmffError
+from .nal import (NAL_HEADER_SIZE, SEI_NAL_TYPES, NalHeader, build_nal_header, escape_rbsp, is_sei, parse_nal_header,
+                  unescape_rbsp)
 
-AVC, HEVC, VVC = "avc", "hevc", "vvc"
 NNPFC_PAYLOAD_TYPE, NNPFA_PAYLOAD_TYPE = 210, 211
-
-# Sample entry 4CC -> codec (ISO/IEC 14496-15 clauses 5, 8, 9, 11).
-SAMPLE_ENTRY_CODECS = {**{t: AVC for t in ("avc1", "avc2", "avc3", "avc4")},
-                       **{t: HEVC for t in ("hvc1", "hev1", "hvc2", "hev2", "hvc3", "hev3", "lhv1", "lhe1")},
-                       **{t: VVC for t in ("vvc1", "vvi1")}}
-
-# (prefix, suffix) SEI nal_unit_type; AVC has a single SEI type.
-SEI_NAL_TYPES = {AVC: (6, 6), HEVC: (39, 40), VVC: (23, 24)}
-NAL_HEADER_SIZE = {AVC: 1, HEVC: 2, VVC: 2}
-
-
-def codec_of(sample_entry_type: str) -> str | None:
-    return SAMPLE_ENTRY_CODECS.get(sample_entry_type)
-
-
-# --------------------------------------------------------------------------------------------- headers
-
-
-@dataclass(frozen=True)
-class NalHeader:
-    nal_unit_type: int
-    layer_id: int = 0  # nuh_layer_id (HEVC, VVC)
-    temporal_id: int = 0  # TemporalId = nuh_temporal_id_plus1 - 1 (HEVC, VVC)
-    nal_ref_idc: int = 0  # AVC
-
-
-def parse_nal_header(codec: str, nal: bytes) -> NalHeader:
-    if len(nal) < NAL_HEADER_SIZE[codec]:
-        raise BmffError(f"{codec.upper()} NAL unit of {len(nal)} bytes is shorter than its header")
-    b0 = nal[0]
-    if codec == AVC:
-        return NalHeader(b0 & 0x1F, nal_ref_idc=(b0 >> 5) & 3)
-    b1 = nal[1]
-    if codec == HEVC:
-        return NalHeader((b0 >> 1) & 0x3F, ((b0 & 1) << 5) | (b1 >> 3), (b1 & 7) - 1)
-    return NalHeader(b1 >> 3, b0 & 0x3F, (b1 & 7) - 1)
-
-
-def build_nal_header(codec: str, h: NalHeader) -> bytes:
-    if codec == AVC:
-        return bytes([(h.nal_ref_idc << 5) | h.nal_unit_type])
-    tid1 = h.temporal_id + 1
-    if codec == HEVC:
-        return bytes([(h.nal_unit_type << 1) | (h.layer_id >> 5), ((h.layer_id & 0x1F) << 3) | tid1])
-    return bytes([h.layer_id & 0x3F, (h.nal_unit_type << 3) | tid1])
-
-
-def is_vcl(codec: str, nal_unit_type: int) -> bool:
-    """Coded slice NAL units: AVC 1..5 (and 20/21 of the SVC/MVC extensions), HEVC 0..31, VVC 0..11."""
-    if codec == AVC:
-        return 1 <= nal_unit_type <= 5 or nal_unit_type in (20, 21)
-    return nal_unit_type < (32 if codec == HEVC else 12)
-
-
-def is_sei(codec: str, nal_unit_type: int) -> bool:
-    return nal_unit_type in SEI_NAL_TYPES[codec]
-
-
-# --------------------------------------------------------------------------------------------- escaping
-
-_NEEDS_EPB = re.compile(b"\x00\x00(?=[\x00-\x03])")
-_EPB = re.compile(b"\x00\x00\x03")
-
-
-def escape_rbsp(rbsp: bytes) -> bytes:
-    """Insert emulation_prevention_three_byte after every 0x0000 followed by a byte <= 3 (or by the end)."""
-    out = _NEEDS_EPB.sub(b"\x00\x00\x03", bytes(rbsp))
-    return out + b"\x03" if out.endswith(b"\x00\x00") else out
-
-
-def unescape_rbsp(ebsp: bytes) -> bytes:
-    """Remove every emulation_prevention_three_byte (the 0x03 of a 0x000003 sequence)."""
-    return _EPB.sub(b"\x00\x00", bytes(ebsp))
-
-
-# --------------------------------------------------------------------------------------------- samples
-
-
-def split_sample(data: bytes, length_size: int) -> list[bytes]:
-    """The NAL units of one length-prefixed sample."""
-    if length_size not in (1, 2, 4):
-        raise BmffError(f"NAL unit length size {length_size} is not 1, 2 or 4")
-    nals, pos = [], 0
-    while pos < len(data):
-        if pos + length_size > len(data):
-            raise BmffError(f"truncated NAL unit length at sample byte {pos}")
-        n = int.from_bytes(data[pos : pos + length_size], "big")
-        pos += length_size
-        if pos + n > len(data):
-            raise BmffError(f"NAL unit of {n} bytes at sample byte {pos} runs past the sample end ({len(data)})")
-        nals.append(bytes(data[pos : pos + n]))
-        pos += n
-    return nals
-
-
-def join_sample(nals: list[bytes], length_size: int) -> bytes:
-    limit = 1 << (8 * length_size)
-    out = bytearray()
-    for nal in nals:
-        if len(nal) >= limit:
-            raise BmffError(f"NAL unit of {len(nal)} bytes does not fit a {length_size}-byte length")
-        out += len(nal).to_bytes(length_size, "big") + nal
-    return bytes(out)
-
-
-def annexb(nals: list[bytes]) -> bytes:
-    """NAL units as an Annex B byte stream (4-byte start codes), the form ffmpeg and decoders read."""
-    return b"".join(b"\x00\x00\x00\x01" + n for n in nals)
+SEI_MANIFEST_PAYLOAD_TYPE, SEI_PREFIX_INDICATION_PAYLOAD_TYPE = 200, 201
 
 
 # --------------------------------------------------------------------------------------------- SEI
@@ -312,3 +204,50 @@ def nnpfc_sei(nnpfc_id: int, nnr_bitstream: bytes = b"", *, nnpfc_purpose: int =
               ) -> bytes:
     """A complete sei_message() carrying an NNPFC with mode 0: the bytes an 'nfcs' entry stores."""
     return Nnpfc(nnpfc_purpose, nnpfc_id, nnpfc_base_flag, 0, nnpfc_payload_byte=nnr_bitstream).to_message().to_bytes()
+
+
+# --------------------------------------------------------------------------------------------- SEI manifest, SEI prefix indication
+
+
+def parse_sei_prefix_indication(payload: bytes) -> tuple[int, list[tuple[int, int]]]:
+    """prefix_sei_payload_type and each indication's sei_prefix_data_bit[] as (value, count)."""
+    r = BitReader(payload)
+    ptype, count = r.u(16), r.u(8) + 1
+    prefixes = []
+    for _ in range(count):
+        nbits = r.u(16) + 1
+        prefixes.append((r.u(nbits), nbits))
+        value, n = r.align_bits()
+        if value != (1 << n) - 1:
+            raise BmffError("SEI prefix indication alignment bits are not all 1")
+    return ptype, prefixes
+
+
+def nnpfc_prefix_has_purpose(value: int, nbits: int) -> bool:
+    """Whether the first nbits of an NNPFC payload reach past nnpfc_purpose (in NNPFC_SYNTAX order)."""
+    w = BitWriter()
+    w.u(nbits, value)
+    w.align(0)
+    r = BitReader(w.to_bytes(), end=None)
+    r.end = nbits
+    try:
+        for name, coding, _ in NNPFC_SYNTAX:
+            read = {"u16": lambda: r.u(16), "u1": r.flag, "ue": r.ue}.get(coding)
+            if read is None:
+                return False  # purpose after a string or alignment: not reachable in a prefix
+            read()
+            if name == "nnpfc_purpose":
+                return True
+    except BmffError:
+        return False
+    return False
+
+
+def parse_sei_manifest(payload: bytes) -> list[tuple[int, int]]:
+    """(manifest_sei_payload_type, manifest_sei_description) pairs of an SEI manifest payload (type 200)."""
+    if len(payload) < 2:
+        raise BmffError("SEI manifest shorter than its count")
+    n = int.from_bytes(payload[:2], "big")
+    if len(payload) < 2 + 3 * n:
+        raise BmffError(f"SEI manifest announces {n} entries but holds {(len(payload) - 2) // 3}")
+    return [(int.from_bytes(payload[2 + 3 * i : 4 + 3 * i], "big"), payload[4 + 3 * i]) for i in range(n)]

@@ -8,19 +8,16 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from . import amd1 as ta
-from .box import Box, BmffError
-from .boxes.amd1_groups import NfcsGroupingParameter, NnpfcSeiSampleGroupEntry
-from .boxes.nnr import NNRConfigurationItemProperty
-from .boxes.sei import SeiInformationBox
-from .io import File
-from .bits import BitReader, BitWriter
-from .validate import check as amd1_check
-from .nal import NNPFA_PAYLOAD_TYPE, NNPFC_PAYLOAD_TYPE, NNPFC_SYNTAX, Nnpfc, parse_sei_message
-from .nnr_units import CONFIG_UNIT_TYPES, UNIT_TYPE_NAMES, parse_units
-
-SEI_MANIFEST_PAYLOAD_TYPE, SEI_PREFIX_INDICATION_PAYLOAD_TYPE = 200, 201
-
+from . import carriage as ta
+from ..box import Box, BmffError
+from ..bits import BitReader, BitWriter
+from ..io import File
+from ..nnr_units import CONFIG_UNIT_TYPES, UNIT_TYPE_NAMES, parse_units
+from ..validate import check as amd1_check
+from .boxes import NfcsGroupingParameter, NNRConfigurationItemProperty, NnpfcSeiSampleGroupEntry, SeiInformationBox
+from .sei import (NNPFA_PAYLOAD_TYPE, NNPFC_PAYLOAD_TYPE, NNPFC_SYNTAX, SEI_MANIFEST_PAYLOAD_TYPE,
+                  SEI_PREFIX_INDICATION_PAYLOAD_TYPE, Nnpfc, nnpfc_prefix_has_purpose, parse_sei_manifest,
+                  parse_sei_message, parse_sei_prefix_indication)
 
 # --------------------------------------------------------------------------------------------- SEI information
 
@@ -105,50 +102,6 @@ def _prefix_indication(f: File) -> Iterator[str]:
                 if not nnpfc_prefix_has_purpose(value, nbits):
                     yield (f"{where}: an SEI prefix indication for NNPFC carries {nbits} bits, not all of "
                            "nnpfc_purpose; it shall include at least those bits (4.19.6)")
-
-
-def parse_sei_prefix_indication(payload: bytes) -> tuple[int, list[tuple[int, int]]]:
-    """prefix_sei_payload_type and each indication's sei_prefix_data_bit[] as (value, count)."""
-    r = BitReader(payload)
-    ptype, count = r.u(16), r.u(8) + 1
-    prefixes = []
-    for _ in range(count):
-        nbits = r.u(16) + 1
-        prefixes.append((r.u(nbits), nbits))
-        value, n = r.align_bits()
-        if value != (1 << n) - 1:
-            raise BmffError("SEI prefix indication alignment bits are not all 1")
-    return ptype, prefixes
-
-
-def nnpfc_prefix_has_purpose(value: int, nbits: int) -> bool:
-    """Whether the first nbits of an NNPFC payload reach past nnpfc_purpose (in NNPFC_SYNTAX order)."""
-    w = BitWriter()
-    w.u(nbits, value)
-    w.align(0)
-    r = BitReader(w.to_bytes(), end=None)
-    r.end = nbits
-    try:
-        for name, coding, _ in NNPFC_SYNTAX:
-            read = {"u16": lambda: r.u(16), "u1": r.flag, "ue": r.ue}.get(coding)
-            if read is None:
-                return False  # purpose after a string or alignment: not reachable in a prefix
-            read()
-            if name == "nnpfc_purpose":
-                return True
-    except BmffError:
-        return False
-    return False
-
-
-def parse_sei_manifest(payload: bytes) -> list[tuple[int, int]]:
-    """(manifest_sei_payload_type, manifest_sei_description) pairs of an SEI manifest payload (type 200)."""
-    if len(payload) < 2:
-        raise BmffError("SEI manifest shorter than its count")
-    n = int.from_bytes(payload[:2], "big")
-    if len(payload) < 2 + 3 * n:
-        raise BmffError(f"SEI manifest announces {n} entries but holds {(len(payload) - 2) // 3}")
-    return [(int.from_bytes(payload[2 + 3 * i : 4 + 3 * i], "big"), payload[4 + 3 * i]) for i in range(n)]
 
 
 # --------------------------------------------------------------------------------------------- NNPFC groups

@@ -15,12 +15,12 @@ import random
 import struct
 from pathlib import Path
 
-from . import amd1, edit, tracks
-from .box import BmffError
-from .dump import file_json, file_json_chunks, file_lines
-from .io import parse
-from .nnr_units import build_raw_float_bitstream, parse_units
-from .validate import metas, parse_lenient, run_checks
+from .. import amd1, edit, tracks
+from ..box import BmffError
+from ..dump import file_json, file_json_chunks, file_lines
+from ..io import parse
+from ..nnr_units import build_raw_float_bitstream, parse_units
+from ..validate import metas, parse_lenient, run_checks
 
 EDGE_U32 = (0, 1, 7, 8, 9, 15, 16, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFE, 0xFFFFFFFF)
 EDGE_U8 = (0, 1, 0x7F, 0x80, 0xFF)
@@ -124,7 +124,7 @@ def exercise(raw: bytes, dump: bool = True) -> str | None:
     return None
 
 
-FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "bmff" / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[2] / "tests" / "bmff" / "fixtures"
 SEED_BITSTREAM = build_raw_float_bitstream([("w", [2], struct.pack("<2f", 0.5, -1.0))])
 
 

@@ -1,7 +1,7 @@
 """ISO/IEC 14496-15 4.19.7: insert NNPFC SEI NAL units from the 'nfcs' sample groups into the samples.
 
 `plan_insertions` decides, from sync samples, sample-entry runs and the 'nfcs' sample-to-group mappings alone,
-which NNPFC messages each sample gets; `insert_into_sample` places them; `reconstruct_track` does both for a
+which NNPFC messages each sample gets; `insert_into_sample` places them; `carriage.reconstruct_track` does both for a
 track of a parsed file. Reading of the clause, where it leaves room:
   * A sample mapped to a base entry that is a sync sample, the first of a sample-entry run, or the first of a
     run of one base entry for some filter_id gets one SEI NAL unit per filter_id mapped to a base entry:
@@ -18,10 +18,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
 
-from .box import BmffError
-from .boxes.amd1_groups import NfcsGroupingParameter, NnpfcSeiSampleGroupEntry
-from .nal import (AVC, NalHeader, SeiMessage, build_nal_header, escape_rbsp, is_vcl, parse_nal_header,
-                  parse_sei_message, sei_rbsp, split_sample, SEI_NAL_TYPES)
+from ..box import BmffError
+from .boxes import NfcsGroupingParameter, NnpfcSeiSampleGroupEntry
+from .nal import AVC, SEI_NAL_TYPES, NalHeader, build_nal_header, escape_rbsp, is_vcl, parse_nal_header, split_sample
+from .sei import SeiMessage, parse_sei_message, sei_rbsp
 
 
 @dataclass(frozen=True)

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import os
 
-from .box import Box, write_header
-from .boxes.file import FileTypeBox, MediaDataBox, MovieBox
-from .boxes.movie import (DataEntryUrlBox, DataInformationBox, DataReferenceBox, HandlerBox, MediaBox,
+from ..box import Box, write_header
+from ..boxes.file import FileTypeBox, MediaDataBox, MovieBox
+from ..boxes.movie import (DataEntryUrlBox, DataInformationBox, DataReferenceBox, HandlerBox, MediaBox,
                           MediaHeaderBox, MediaInformationBox, MovieHeaderBox, TrackBox, TrackHeaderBox,
                           VideoMediaHeaderBox)
-from .boxes.sample_table import (ChunkLargeOffsetBox, ChunkOffsetBox, SampleDescriptionBox, SampleSizeBox,
+from ..boxes.sample_table import (ChunkLargeOffsetBox, ChunkOffsetBox, SampleDescriptionBox, SampleSizeBox,
                                  SampleTableBox, SampleToChunkBox, SyncSampleBox, TimeToSampleBox,
                                  VisualSampleEntry)
 
