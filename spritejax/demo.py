@@ -124,7 +124,8 @@ def make_demo(out_dir: str, steps: int | None = None, quick: bool = False, progr
 def add_arguments(parser) -> None:
     parser.add_argument("--out", required=True, help="output folder (index.html, metrics.json, images, workdir/)")
     parser.add_argument("--steps", type=int, default=None, help="training steps (default: the demo's tuned count)")
-    parser.add_argument("--quick", action="store_true", help="a smoke run on a 16x16 canvas (~2 min, mostly compilation)")
+    parser.add_argument("--quick", action="store_true",
+                        help="a smoke run on a 16x16 canvas (~2 min, mostly compilation)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 

@@ -149,7 +149,8 @@ def add_arguments(parser) -> None:
 
 
 NOTHING_LEARNED = ("the model explains every frame by the background alone; train longer, or use the "
-                   "fast-learning options of docs/model.md 'Learning fast' (as the demo config does: --set model.dictionary_init=foreground --set model.translation=correlation "
+                   "fast-learning options of docs/model.md 'Learning fast' (as the demo config does: "
+                   "--set model.dictionary_init=foreground --set model.translation=correlation "
                    "--set loss.lambda_match=0.1)")
 
 

@@ -103,7 +103,8 @@ def check_qp(qp: int, what: str = "qp") -> None:
 
     if not (usable(qp) and usable(qp - (2 << QP_DENSITY))):
         raise UserError(f"{what} {qp} is out of range: its step size (and its vectors', at qp-8) must be a normal "
-                        f"float32, qp from -496 to 511 (--qp -18: steps of {float(step_size(-18)):.3g} × each tensor's RMS)")
+                        f"float32, qp from -496 to 511 (--qp -18: steps of {float(step_size(-18)):.3g} × each "
+                        "tensor's RMS)")
 
 
 def tensor_qp(qp: int, x: np.ndarray) -> int:

@@ -335,7 +335,8 @@ def composite(placed_blhwkk4, background_bhw3, ranks_blhw, geom: Geometry) -> Re
     Back to front: background, layer 0, layer 1, …; inside a layer anchors in rank order (higher rank in
     front), "over" operator, exact for any alphas.
     """
-    b, l, gh, gw, k, p, cell = placed_blhwkk4.shape[0], geom.layers, geom.grid_h, geom.grid_w, geom.k, geom.pad, geom.cell
+    b, l, gh, gw = placed_blhwkk4.shape[0], geom.layers, geom.grid_h, geom.grid_w
+    k, p, cell = geom.k, geom.pad, geom.cell
     H, W = geom.canvas_h, geom.canvas_w
     chex.assert_shape(placed_blhwkk4, (b, l, gh, gw, k, k, 4))
     chex.assert_shape(background_bhw3, (b, H, W, 3))

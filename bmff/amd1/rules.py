@@ -10,12 +10,11 @@ from typing import Iterator
 
 from . import carriage as ta
 from ..box import Box, BmffError
-from ..bits import BitReader, BitWriter
 from ..io import File
 from ..nnr_units import CONFIG_UNIT_TYPES, UNIT_TYPE_NAMES, parse_units
 from ..validate import check as amd1_check
 from .boxes import NfcsGroupingParameter, NNRConfigurationItemProperty, NnpfcSeiSampleGroupEntry, SeiInformationBox
-from .sei import (NNPFA_PAYLOAD_TYPE, NNPFC_PAYLOAD_TYPE, NNPFC_SYNTAX, SEI_MANIFEST_PAYLOAD_TYPE,
+from .sei import (NNPFA_PAYLOAD_TYPE, NNPFC_PAYLOAD_TYPE, SEI_MANIFEST_PAYLOAD_TYPE,
                   SEI_PREFIX_INDICATION_PAYLOAD_TYPE, Nnpfc, nnpfc_prefix_has_purpose, parse_sei_manifest,
                   parse_sei_message, parse_sei_prefix_indication)
 

@@ -206,7 +206,7 @@ def nnpfc_sei(nnpfc_id: int, nnr_bitstream: bytes = b"", *, nnpfc_purpose: int =
     return Nnpfc(nnpfc_purpose, nnpfc_id, nnpfc_base_flag, 0, nnpfc_payload_byte=nnr_bitstream).to_message().to_bytes()
 
 
-# --------------------------------------------------------------------------------------------- SEI manifest, SEI prefix indication
+# ------------------------------------------------------------------------ SEI manifest, SEI prefix indication
 
 
 def parse_sei_prefix_indication(payload: bytes) -> tuple[int, list[tuple[int, int]]]:

@@ -6,8 +6,8 @@ on a laptop CPU with the fast-learning options (docs/model.md "Learning fast", e
 - `translation='correlation'`: offsets by searching integer shifts instead of the §2.4 network;
 - `dictionary_init='foreground'`: the dictionary starts as the frames' recurring foreground crops, and
   `generator='pixels'` keeps each entry's own pixels (`lambda_alpha` drops the faint halo around them);
-- `lambda_match`: the scores and switches also learn from the dictionary's own explanation of each frame (two
-  rounds of matching pursuit over the anchors);
+- `lambda_match`: the scores and switches also learn from the dictionary's own explanation of each frame (four
+  rounds of matching pursuit, one pick per layer at each anchor);
 - `score_scale=4`: lets d=16 scores reach a one-hot choice;
 - `straight_through_steps=200`: the last steps train on the hard decomposition that test time shows.
 """

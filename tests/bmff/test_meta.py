@@ -299,7 +299,8 @@ def metas(draw):
     pitm_v = draw(st.integers(0, 1))
     children = [PrimaryItemBox(draw(ids32 if pitm_v else ids16), version=pitm_v), draw(ilocs()),
                 ItemInfoBox(draw(st.lists(infes(), max_size=3)), version=draw(st.integers(0, 1))), draw(irefs()),
-                ItemPropertiesBox([ItemPropertyContainerBox([UnknownBox(box_type="ispe", data=draw(st.binary(max_size=12)))]),
+                ItemPropertiesBox([ItemPropertyContainerBox([UnknownBox(box_type="ispe",
+                                                                        data=draw(st.binary(max_size=12)))]),
                                    draw(ipmas())]),
                 ItemDataBox(data=draw(st.binary(max_size=16)))]
     return MetaBox(draw(st.permutations(children)), quicktime=draw(st.booleans()))

@@ -103,7 +103,8 @@ def test_nnpfc_round_trip(purpose, nid, base, mode, uri, data, tail):
     back = Nnpfc.parse(n.to_payload())
     if tail is not None:
         # the payload alignment bits the builder adds become part of the tail
-        assert back.property_tail[1] >= tail[1] and back.property_tail[0] >> (back.property_tail[1] - tail[1]) == tail[0]
+        shift = back.property_tail[1] - tail[1]
+        assert shift >= 0 and back.property_tail[0] >> shift == tail[0]
         back.property_tail = tail
     assert back == n
 

@@ -92,10 +92,10 @@ def test_ndu_optional_fields_round_trip():
 def test_unmodelled_features_stay_as_bytes():
     # scan_order != 0 brings entry points this module does not model: the unit stays generic, bytes intact.
     w = BitWriter()
-    w.u(6, NNR_NDU); w.u(2, 0b10)
-    w.u(5, 2); w.u(3, 0b001)
+    w.u(6, NNR_NDU); w.u(2, 0b10)  # noqa: E702  (one line per syntax row)
+    w.u(5, 2); w.u(3, 0b001)  # noqa: E702
     w.st("t")
-    w.u(1, 1); w.u(1, 0); w.u(4, 0); w.ue(2, 1); w.ue(4, 7); w.ue(4, 7); w.u(4, 3)
+    w.u(1, 1); w.u(1, 0); w.u(4, 0); w.ue(2, 1); w.ue(4, 7); w.ue(4, 7); w.u(4, 3)  # noqa: E702
     w.byte_alignment()
     body = w.to_bytes()
     raw = (len(body) + 2).to_bytes(2, "big") + body

@@ -9,7 +9,8 @@ import bmff
 from bmff import BmffError
 from bmff.boxes.movie import HandlerBox, MediaBox, MediaInformationBox
 from bmff.boxes.restricted import OriginalFormatBox, RestrictedSchemeInfoBox, SchemeInformationBox, SchemeTypeBox
-from bmff.boxes.sample_table import (AUDIO_FORMATS, VISUAL_FORMATS, AVCConfigurationBox, AudioSampleEntry, BitRateBox, ChunkLargeOffsetBox,
+from bmff.boxes.sample_table import (AUDIO_FORMATS, VISUAL_FORMATS, AVCConfigurationBox, AudioSampleEntry, BitRateBox,
+                                     ChunkLargeOffsetBox,
                                      ChunkOffsetBox, CleanApertureBox, ColourInformationBox, CompactSampleSizeBox,
                                      CompositionOffsetBox, ESDBox, HEVCConfigurationBox, PixelAspectRatioBox,
                                      SampleDependencyTypeBox, SampleDescriptionBox, SampleEntry, SampleSizeBox,
@@ -98,7 +99,8 @@ def test_stz2_packing():
         box = CompactSampleSizeBox(field_size=fs, entry_size=sizes)
         assert reparse(box) == box
     with pytest.raises(BmffError, match="field_size"):
-        bmff.parse(CompactSampleSizeBox(field_size=8, entry_size=[1]).to_bytes().replace(b"\x08\0\0\0\1", b"\x05\0\0\0\1"))
+        data = CompactSampleSizeBox(field_size=8, entry_size=[1]).to_bytes()
+        bmff.parse(data.replace(b"\x08\0\0\0\1", b"\x05\0\0\0\1"))
 
 
 def test_ctts_signed_in_version_1():

@@ -147,8 +147,8 @@ def test_user_mistakes_are_one_line_exit_2_and_change_nothing(case, tmp_path):
     argv, message, untouched, *prefix = case(tmp_path)
     before = snapshot(*untouched)
     env = {**os.environ, "JAX_PLATFORMS": "cpu"}
-    proc = subprocess.run([*(prefix[0] if prefix else []), sys.executable, "-m", "spritejax", *argv], capture_output=True, text=True, env=env,
-                          cwd=tmp_path, timeout=300)
+    proc = subprocess.run([*(prefix[0] if prefix else []), sys.executable, "-m", "spritejax", *argv],
+                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
     try:
         lines = proc.stderr.strip().splitlines()
         assert "Traceback" not in proc.stderr, proc.stderr
