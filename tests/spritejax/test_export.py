@@ -110,7 +110,10 @@ def test_embedded_file_validates_and_update_applies(trained, tmp_path):
     assert _same_params(tuned, params3) and cfg3.train.num_steps == cfg.train.num_steps + 1
 
 
-def test_quantised_export_is_smaller_and_within_a_tenth_of_a_db(trained, tmp_path):
+def test_quantised_export_is_smaller_and_each_weight_within_two_steps(trained, tmp_path):
+    """Per tensor the quantiser's step is step_size(qp) × the tensor's RMS; dependent quantisation's trellis may
+    pick a level up to two steps away (measured worst: 1.83). Scaling every tensor by 0.9 (8.6 steps) or adding 5 %
+    noise (~4 steps) fails this; so does a render that drifts from the lossless one."""
     pytest.importorskip("nncodec.extensions.deepCABAC", reason="NNCodec 2.1.3 is not installed (docs/amd1.md)")
     cfg, model, params = trained
     lossless = export.export(cfg, model, params, tmp_path / "f32.mp4")
@@ -118,10 +121,17 @@ def test_quantised_export_is_smaller_and_within_a_tenth_of_a_db(trained, tmp_pat
     # compressed to under a quarter: untrained weights 0.19, the trained demo 0.10
     assert q.qp == export.RECOMMENDED_QP and q.dq and q.nnr_bytes < lossless.nnr_bytes / 4
     _, _, params_q = export.load(tmp_path / "q.mp4")
-    ref, frames = _render(model, params, n=4)
+    step = float(export.nnr.step_size(export.RECOMMENDED_QP))
+    fa, fq = export.nnr.flatten(params), export.nnr.flatten(params_q)
+    assert fa.keys() == fq.keys()
+    for name in fa:
+        a, b = np.asarray(fa[name], np.float64), np.asarray(fq[name], np.float64)
+        if a.size > 1:  # scalars travel unquantised
+            rms = np.sqrt(np.mean(a ** 2))
+            assert np.max(np.abs(a - b)) <= 2 * step * rms, name
+    ref, _ = _render(model, params, n=4)
     out, _ = _render(model, params_q, n=4)
-    psnr = lambda a: -10 * np.log10(np.mean((a - np.asarray(frames)) ** 2))
-    assert abs(psnr(ref) - psnr(out)) < 0.1
+    assert -10 * np.log10(np.mean((out - ref) ** 2)) > 30  # quantised vs lossless render: 32.9 dB
 
 
 def test_psnr_loss_search_takes_the_coarsest_qp_within_the_loss(trained):
