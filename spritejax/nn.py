@@ -18,6 +18,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import linen as nn
 
+from .errors import UserError
+
 CONV_IMPLS = ("xla", "matmul", "auto")
 GN_EPS = 1e-5  # PyTorch GroupNorm default (flax's is 1e-6)
 
@@ -27,7 +29,7 @@ torch_kernel_init = nn.initializers.variance_scaling(1.0 / 3.0, "fan_in", "unifo
 
 def resolve_conv_impl(conv_impl: str) -> str:
     if conv_impl not in CONV_IMPLS:
-        raise ValueError(f"conv_impl must be one of {CONV_IMPLS}, got {conv_impl!r}")
+        raise UserError(f"conv_impl must be one of {CONV_IMPLS}, got {conv_impl!r}")
     if conv_impl == "auto":
         return "matmul" if jax.default_backend() == "cpu" else "xla"
     return conv_impl

@@ -3,6 +3,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from spritejax.errors import UserError
 from spritejax.nn import ConvBody, PartialConv, conv3x3
 
 
@@ -70,7 +71,7 @@ def test_matmul_impl_equals_xla_impl_values_and_grads(stride):
 
 
 def test_conv3x3_rejects_unknown_impl():
-    with pytest.raises(ValueError, match="conv_impl"):
+    with pytest.raises(UserError, match="conv_impl"):
         conv3x3(jnp.ones((1, 4, 4, 1)), jnp.ones((3, 3, 1, 1)), 1, "fft")
 
 
