@@ -14,7 +14,7 @@ import sys
 from .box import BmffError
 from .dump import file_json, file_json_chunks, file_lines
 from .io import parse
-from .validate import CHECKS, has_errors, load_plugins, parse_lenient, run_checks
+from .validate import CHECKS, has_errors, parse_lenient, run_checks
 
 
 def _dump(args: argparse.Namespace) -> int:
@@ -41,7 +41,6 @@ def _dump(args: argparse.Namespace) -> int:
 
 def _validate(args: argparse.Namespace) -> int:
     if args.list:
-        load_plugins()
         sys.stdout.write("".join(f"{name}\n" for name in CHECKS))
         return 0
     if args.file is None:

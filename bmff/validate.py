@@ -2,14 +2,13 @@
 
 A check is a generator `fn(file) -> Iterable[Finding | str]` registered with `@check("name")`; a plain string
 is an error finding of that check. Other modules (the ISO/IEC 14496-15 Amd 1 rules) register their own checks
-the same way and are loaded through PLUGINS, so the command line runs them all.
+the same way; `bmff/__init__` imports them, so `import bmff` (and the command line) has every check.
 """
 
 from __future__ import annotations
 
 import collections
 import dataclasses
-import importlib
 import os
 from dataclasses import dataclass
 from typing import BinaryIO, Callable, Iterable, Iterator
@@ -41,7 +40,6 @@ class Finding:
 
 Check = Callable[[File], Iterable["Finding | str"]]
 CHECKS: dict[str, Check] = {}
-PLUGINS: tuple[str, ...] = ("bmff.amd1.rules",)  # modules imported before running, each registering more checks
 
 
 def check(name: str) -> Callable[[Check], Check]:
@@ -56,17 +54,11 @@ def check(name: str) -> Callable[[Check], Check]:
     return deco
 
 
-def load_plugins() -> None:
-    for module in PLUGINS:
-        importlib.import_module(module)
-
-
 def run_checks(f: File, names: Iterable[str] | None = None) -> list[Finding]:
     """Every finding of the named checks (default: all), in registry order.
 
     A check that meets an unreadable structure reports it as its own error instead of stopping the others.
     """
-    load_plugins()
     selected = list(CHECKS) if names is None else list(names)
     unknown = [n for n in selected if n not in CHECKS]
     if unknown:

@@ -1,4 +1,4 @@
-"""The shall-statements of ISO/IEC 14496-15 Amd 1 as named checks of `bmff validate` (a validate plugin).
+"""The shall-statements of ISO/IEC 14496-15 Amd 1 as named checks of `bmff validate`, registered on import.
 
 Each check is a generator over a parsed File yielding one message per violation; the message names the track
 or item, says what is wrong and what the amendment requires.
