@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import functools
 import os
 from dataclasses import dataclass
 from typing import BinaryIO, Callable, Iterable, Iterator
@@ -38,7 +39,23 @@ class Finding:
         return printable(f"{self.severity}: [{self.check}]{where} {self.message}")
 
 
-Check = Callable[[File], Iterable["Finding | str"]]
+@dataclass
+class CheckContext:
+    """What the checks of one `run_checks` call read: the file, and its box walk and MetaBoxes found once
+    (checks only read, so the tree stays the same through the run)."""
+
+    file: File
+
+    @functools.cached_property
+    def walk(self) -> list[tuple[str, Box, str | None]]:
+        return walk_paths(self.file)
+
+    @functools.cached_property
+    def metas(self) -> list[tuple[str, Box]]:
+        return list(_metas_in(self.walk))
+
+
+Check = Callable[[CheckContext], Iterable["Finding | str"]]
 CHECKS: dict[str, Check] = {}
 
 
@@ -64,16 +81,13 @@ def run_checks(f: File, names: Iterable[str] | None = None) -> list[Finding]:
     if unknown:
         raise BmffError(f"unknown check(s): {', '.join(unknown)}")
     findings: list[Finding] = []
-    _WALKS[id(f)] = walk_paths(f)  # every check walks the same unchanged tree
-    try:
-        for name in selected:
-            try:
-                for item in CHECKS[name](f):
-                    findings.append(item if isinstance(item, Finding) else Finding(name, str(item)))
-            except BmffError as e:
-                findings.append(Finding(name, f"could not be checked: {e.message}", e.path))
-    finally:
-        del _WALKS[id(f)]
+    ctx = CheckContext(f)
+    for name in selected:
+        try:
+            for item in CHECKS[name](ctx):
+                findings.append(item if isinstance(item, Finding) else Finding(name, str(item)))
+        except BmffError as e:
+            findings.append(Finding(name, f"could not be checked: {e.message}", e.path))
     return findings
 
 
@@ -152,13 +166,10 @@ def parse_lenient(src: str | os.PathLike | bytes | BinaryIO) -> tuple[File, list
 # --------------------------------------------------------------------------------------------- helpers
 
 
-_WALKS: dict[int, list[tuple[str, Box, str | None]]] = {}  # id(file) -> walk, only while run_checks runs
 
 
 def walk_paths(f: File) -> list[tuple[str, Box, str | None]]:
     """(path, box, parent type) of every box, depth first, paths like 'moov[0]/trak[1]/tkhd[0]'."""
-    if id(f) in _WALKS:
-        return _WALKS[id(f)]
     out: list[tuple[str, Box, str | None]] = []
 
     def visit(boxes: list[Box], prefix: str, parent: str | None) -> None:
@@ -183,8 +194,8 @@ def children_types(box: Box) -> list[str]:
 
 
 @check("ftyp-first")
-def _ftyp_first(f: File) -> Iterator[Finding]:
-    types = [b.type for b in f.boxes]
+def _ftyp_first(ctx: CheckContext) -> Iterator[Finding]:
+    types = [b.type for b in ctx.file.boxes]
     if not types:
         yield Finding("ftyp-first", "the file holds no boxes")
         return
@@ -201,11 +212,11 @@ def _ftyp_first(f: File) -> Iterator[Finding]:
 
 
 @check("one-moov")
-def _one_moov(f: File) -> Iterator[Finding]:
-    n = sum(b.type == "moov" for b in f.boxes)
+def _one_moov(ctx: CheckContext) -> Iterator[Finding]:
+    n = sum(b.type == "moov" for b in ctx.file.boxes)
     if n > 1:
         yield Finding("one-moov", f"{n} top-level 'moov' boxes; a file has at most one")
-    elif n == 0 and not any(b.type in ("meta", "styp", "moof") for b in f.boxes):
+    elif n == 0 and not any(b.type in ("meta", "styp", "moof") for b in ctx.file.boxes):
         yield Finding("one-moov", "no 'moov' (and no top-level 'meta' or movie fragments): nothing to present")
 
 
@@ -225,8 +236,8 @@ REQUIRED_CHILDREN: dict[str, tuple[tuple[str, ...], ...]] = {
 
 
 @check("required-children")
-def _required_children(f: File) -> Iterator[Finding]:
-    for path, box, _ in walk_paths(f):
+def _required_children(ctx: CheckContext) -> Iterator[Finding]:
+    for path, box, _ in ctx.walk:
         groups = REQUIRED_CHILDREN.get(box.type)
         if groups is None or isinstance(box, UnknownBox):
             continue
@@ -242,8 +253,8 @@ def _required_children(f: File) -> Iterator[Finding]:
 
 
 @check("unknown-version")
-def _unknown_version(f: File) -> Iterator[Finding]:
-    for path, box, parent in walk_paths(f):
+def _unknown_version(ctx: CheckContext) -> Iterator[Finding]:
+    for path, box, parent in ctx.walk:
         version = unparsed_version(box, parent)
         if version is not None:
             yield Finding("unknown-version", f"version {version} of '{box.type}' is not known; kept as raw bytes",
@@ -260,7 +271,11 @@ def parsed(box: Box | None, *attrs: str) -> bool:
 
 def metas(f: File) -> Iterator[tuple[str, Box]]:
     """(path, meta) of every MetaBox: file level, movie level, track level."""
-    for path, box, _ in walk_paths(f):
+    return _metas_in(walk_paths(f))
+
+
+def _metas_in(walk: list[tuple[str, Box, str | None]]) -> Iterator[tuple[str, Box]]:
+    for path, box, _ in walk:
         if box.type == "meta" and parsed(box, "children"):
             yield path, box
 
@@ -284,8 +299,8 @@ def declared_items(meta: Box) -> set[int] | None:
 
 
 @check("item-ids")
-def _item_ids(f: File) -> Iterator[Finding]:
-    for path, meta in metas(f):
+def _item_ids(ctx: CheckContext) -> Iterator[Finding]:
+    for path, meta in ctx.metas:
         ids = item_ids(meta)
         if ids is None:
             continue
@@ -319,9 +334,9 @@ def _first_and_count(bad: list, what: str) -> str:
 
 
 @check("iloc-extents")
-def _iloc_extents(f: File) -> Iterator[Finding]:
-    file_size = f.source.size if f.source is not None else len(f.to_bytes())
-    for path, meta in metas(f):
+def _iloc_extents(ctx: CheckContext) -> Iterator[Finding]:
+    file_size = ctx.file.source.size if ctx.file.source is not None else len(ctx.file.to_bytes())
+    for path, meta in ctx.metas:
         iloc = meta_child(meta, "iloc", "items")
         if iloc is None:
             continue
@@ -366,9 +381,9 @@ def iloc_references(iref: Box | None) -> dict[int, list[int]]:
 
 
 @check("iloc-cycles")
-def _iloc_cycles(f: File) -> Iterator[Finding]:
+def _iloc_cycles(ctx: CheckContext) -> Iterator[Finding]:
     """No item is built, through construction_method 2, from itself (a reader would never finish it)."""
-    for path, meta in metas(f):
+    for path, meta in ctx.metas:
         iloc, iref = meta_child(meta, "iloc", "items"), meta_child(meta, "iref", "children")
         if iloc is None or iref is None:
             continue
@@ -399,8 +414,8 @@ def _iloc_cycles(f: File) -> Iterator[Finding]:
 
 
 @check("ipma-properties")
-def _ipma(f: File) -> Iterator[Finding]:
-    for path, meta in metas(f):
+def _ipma(ctx: CheckContext) -> Iterator[Finding]:
+    for path, meta in ctx.metas:
         iprp = meta_child(meta, "iprp", "children")
         if iprp is None:
             continue
@@ -432,29 +447,29 @@ def _track_paths(f: File) -> Iterator[tuple[str, tracks.Track]]:
 
 
 @check("track-ids")
-def _track_ids(f: File) -> Iterator[Finding]:
-    ids = [t.track_ID for t in tracks.tracks(f) if t.track_ID is not None]
+def _track_ids(ctx: CheckContext) -> Iterator[Finding]:
+    ids = [t.track_ID for t in tracks.tracks(ctx.file) if t.track_ID is not None]
     for tid, n in sorted(collections.Counter(ids).items()):
         if n > 1:
             yield Finding("track-ids", f"track_ID {tid} is used by {n} tracks; track_IDs are unique")
     if 0 in ids:
         yield Finding("track-ids", "a track has track_ID 0; track_IDs start at 1")
-    mvhd = f.find("moov/mvhd")
+    mvhd = ctx.file.find("moov/mvhd")
     if ids and parsed(mvhd, "next_track_ID") and mvhd.next_track_ID <= max(ids):
         # A warning: players never use it (only a writer adding a track does), and ffmpeg 5.1 writes it one
         # too small in fragmented files with several tracks.
         yield Finding("track-ids", f"mvhd next_track_ID {mvhd.next_track_ID} is not larger than the largest "
                       f"track_ID in use ({max(ids)})", "moov[0]/mvhd[0]", "warning")
     known = set(ids)
-    for path, box, _ in walk_paths(f):
+    for path, box, _ in ctx.walk:
         if box.type in ("tfhd", "trex") and parsed(box, "track_ID") and box.track_ID not in known:
             yield Finding("track-ids", f"'{box.type}' names track_ID {box.track_ID}, which no 'trak' has", path)
 
 
 @check("sample-tables")
-def _sample_tables(f: File) -> Iterator[Finding]:
+def _sample_tables(ctx: CheckContext) -> Iterator[Finding]:
     """The tables agree with each other: counts in stts/ctts/stsz, stsc over stco, stss numbers, stsd indices."""
-    for path, t in _track_paths(f):
+    for path, t in _track_paths(ctx.file):
         stbl = t.trak.find("mdia/minf/stbl")
         types = children_types(stbl) if parsed(stbl, "children") else []
         if (not types or any(not set(group) & set(types) for group in REQUIRED_CHILDREN["stbl"])
@@ -507,11 +522,11 @@ def _self_contained(trak: Box, sdi: int) -> bool:
 
 
 @check("media-in-mdat")
-def _media_in_mdat(f: File) -> Iterator[Finding]:
+def _media_in_mdat(ctx: CheckContext) -> Iterator[Finding]:
     """Every chunk and every track run lies inside the file and inside an 'mdat'."""
-    file_size = f.source.size if f.source is not None else len(f.to_bytes())
-    mdats = mdat_ranges(f)
-    for path, t in _track_paths(f):
+    file_size = ctx.file.source.size if ctx.file.source is not None else len(ctx.file.to_bytes())
+    mdats = mdat_ranges(ctx.file)
+    for path, t in _track_paths(ctx.file):
         try:
             st = tracks.sample_table(t.trak)
             offsets, firsts, counts, descriptions = st.chunk_columns()
@@ -526,7 +541,7 @@ def _media_in_mdat(f: File) -> Iterator[Finding]:
                 yield Finding("media-in-mdat", f"{t.name}: chunk at {problem}", path)
                 break  # one per track: a shifted table would otherwise report every chunk
     reported: set[int] = set()
-    for run in tracks.runs(f):
+    for run in tracks.runs(ctx.file):
         problem = _placement(run.data_start, run.data_size, file_size, mdats)
         if problem and run.track_ID not in reported:
             reported.add(run.track_ID)
@@ -535,13 +550,13 @@ def _media_in_mdat(f: File) -> Iterator[Finding]:
 
 
 @check("fragment-sequence")
-def _fragment_sequence(f: File) -> Iterator[Finding]:
-    numbers = [m.find("mfhd").sequence_number for m in f.boxes
+def _fragment_sequence(ctx: CheckContext) -> Iterator[Finding]:
+    numbers = [m.find("mfhd").sequence_number for m in ctx.file.boxes
                if m.type == "moof" and parsed(m.find("mfhd"), "sequence_number")]
     if any(b <= a for a, b in zip(numbers, numbers[1:])):
         yield Finding("fragment-sequence", f"'mfhd' sequence numbers {numbers[:8]} do not increase in file order",
                       severity="warning")
-    if numbers and not f.find_all("moov/mvex"):
+    if numbers and not ctx.file.find_all("moov/mvex"):
         yield Finding("fragment-sequence", "movie fragments without 'mvex' in 'moov'")
 
 
@@ -578,11 +593,11 @@ def _sbgp_findings(sbgp: Box, where: str, path: str, samples: int | None, here: 
 
 
 @check("sample-groups")
-def _sample_groups(f: File) -> Iterator[Finding]:
+def _sample_groups(ctx: CheckContext) -> Iterator[Finding]:
     """Every sbgp has an sgpd of its grouping type, maps no more samples than exist, and refers to existing
     descriptions (fragment-local ones in its own 'traf')."""
     stbl_sgpds: dict[int | None, dict[str, int]] = {}
-    for path, t in _track_paths(f):
+    for path, t in _track_paths(ctx.file):
         stbl = t.trak.find("mdia/minf/stbl")
         if not parsed(stbl, "children"):
             continue
@@ -593,7 +608,7 @@ def _sample_groups(f: File) -> Iterator[Finding]:
             samples = None
         for sbgp in (b for b in stbl.boxes if b.type == "sbgp" and parsed(b, "sample_count")):
             yield from _sbgp_findings(sbgp, t.name, path, samples, here, None)
-    for path, traf, _ in walk_paths(f):
+    for path, traf, _ in ctx.walk:
         tfhd = traf.find("tfhd") if traf.type == "traf" else None
         if not parsed(tfhd, "track_ID"):
             continue

@@ -12,7 +12,7 @@ from . import carriage as ta
 from ..box import Box, BmffError
 from ..io import File
 from ..nnr_units import CONFIG_UNIT_TYPES, UNIT_TYPE_NAMES, parse_units
-from ..validate import check as amd1_check
+from ..validate import CheckContext, check as amd1_check
 from .boxes import NfcsGroupingParameter, NNRConfigurationItemProperty, NnpfcSeiSampleGroupEntry, SeiInformationBox
 from .sei import (NNPFA_PAYLOAD_TYPE, NNPFC_PAYLOAD_TYPE, SEI_MANIFEST_PAYLOAD_TYPE,
                   SEI_PREFIX_INDICATION_PAYLOAD_TYPE, Nnpfc, nnpfc_prefix_has_purpose, parse_sei_manifest,
@@ -28,8 +28,8 @@ def _visual_entries(f: File) -> Iterator[tuple[str, Box]]:
 
 
 @amd1_check("seii-in-sample-entry-not-required")
-def _seii_entry_required(f: File) -> Iterator[str]:
-    for where, entry in _visual_entries(f):
+def _seii_entry_required(ctx: CheckContext) -> Iterator[str]:
+    for where, entry in _visual_entries(ctx.file):
         seiis = [b for b in entry.boxes if isinstance(b, SeiInformationBox)]
         if len(seiis) > 1:
             yield f"{where}: {len(seiis)} 'seii' boxes; a VisualSampleEntry holds zero or one (4.10.1)"
@@ -40,8 +40,8 @@ def _seii_entry_required(f: File) -> Iterator[str]:
 
 
 @amd1_check("aSEI-seii-mandatory")
-def _asei_seii(f: File) -> Iterator[str]:
-    for where, entry in _visual_entries(f):
+def _asei_seii(ctx: CheckContext) -> Iterator[str]:
+    for where, entry in _visual_entries(ctx.file):
         schm = entry.find("rinf/schm")
         if schm is None or getattr(schm, "scheme_type", None) != "aSEI":
             continue
@@ -52,8 +52,8 @@ def _asei_seii(f: File) -> Iterator[str]:
 
 
 @amd1_check("aSEI-manifest-consistency")
-def _manifest_consistency(f: File) -> Iterator[str]:
-    for where, entry in _visual_entries(f):
+def _manifest_consistency(ctx: CheckContext) -> Iterator[str]:
+    for where, entry in _visual_entries(ctx.file):
         manifests = [m for m in ta.sample_entry_sei(entry) if m.payload_type == SEI_MANIFEST_PAYLOAD_TYPE]
         seii = entry.find("rinf/schi/seii")
         if not manifests or not isinstance(seii, SeiInformationBox):
@@ -70,8 +70,8 @@ def _manifest_consistency(f: File) -> Iterator[str]:
 
 
 @amd1_check("manifest-nnpfa-entry")
-def _manifest_nnpfa(f: File) -> Iterator[str]:
-    for where, entry in _visual_entries(f):
+def _manifest_nnpfa(ctx: CheckContext) -> Iterator[str]:
+    for where, entry in _visual_entries(ctx.file):
         for m in ta.sample_entry_sei(entry):
             if m.payload_type != SEI_MANIFEST_PAYLOAD_TYPE:
                 continue
@@ -85,8 +85,8 @@ def _manifest_nnpfa(f: File) -> Iterator[str]:
 
 
 @amd1_check("prefix-indication-nnpfc-purpose")
-def _prefix_indication(f: File) -> Iterator[str]:
-    for where, entry in _visual_entries(f):
+def _prefix_indication(ctx: CheckContext) -> Iterator[str]:
+    for where, entry in _visual_entries(ctx.file):
         for m in ta.sample_entry_sei(entry):
             if m.payload_type != SEI_PREFIX_INDICATION_PAYLOAD_TYPE:
                 continue
@@ -114,8 +114,8 @@ def _group_containers(f: File) -> Iterator[tuple[str, Box]]:
 
 
 @amd1_check("nfcs-sbgp-parameter")
-def _nfcs_parameter(f: File) -> Iterator[str]:
-    for tname, box in _group_containers(f):
+def _nfcs_parameter(ctx: CheckContext) -> Iterator[str]:
+    for tname, box in _group_containers(ctx.file):
         for i, sbgp in enumerate(ta.sbgps(box, "nfcs"), 1):
             if ta.grouping_parameter(sbgp) is None:
                 yield (f"{tname}: 'nfcs' SampleToGroupBox {i} has no grouping_type_parameter (version 0); all "
@@ -123,8 +123,8 @@ def _nfcs_parameter(f: File) -> Iterator[str]:
 
 
 @amd1_check("nfcs-sbgp-unique")
-def _nfcs_unique(f: File) -> Iterator[str]:
-    for tname, box in _group_containers(f):
+def _nfcs_unique(ctx: CheckContext) -> Iterator[str]:
+    for tname, box in _group_containers(ctx.file):
         seen: dict[NfcsGroupingParameter, int] = {}
         for sbgp in ta.sbgps(box, "nfcs"):
             p = ta.grouping_parameter(sbgp)
@@ -137,9 +137,9 @@ def _nfcs_unique(f: File) -> Iterator[str]:
 
 
 @amd1_check("nfcs-update-needs-base")
-def _nfcs_update_base(f: File) -> Iterator[str]:
-    for tname, trak in ta.tracks(f):
-        groups = ta.nfcs_groups(f, trak)
+def _nfcs_update_base(ctx: CheckContext) -> Iterator[str]:
+    for tname, trak in ta.tracks(ctx.file):
+        groups = ta.nfcs_groups(ctx.file, trak)
         for p, indices in groups.items():
             if not p.filter_update_flag:
                 continue
@@ -151,10 +151,10 @@ def _nfcs_update_base(f: File) -> Iterator[str]:
 
 
 @amd1_check("nfcs-parameter-matches-sei")
-def _nfcs_parameter_matches(f: File) -> Iterator[str]:
-    for tname, trak in ta.tracks(f):
-        entries = ta.nfcs_entries(f, trak)
-        for p, indices in ta.nfcs_groups(f, trak).items():
+def _nfcs_parameter_matches(ctx: CheckContext) -> Iterator[str]:
+    for tname, trak in ta.tracks(ctx.file):
+        entries = ta.nfcs_entries(ctx.file, trak)
+        for p, indices in ta.nfcs_groups(ctx.file, trak).items():
             for idx in sorted({g for g in indices if g}):
                 nnpfc = _entry_nnpfc(entries, idx)
                 if nnpfc is None:
@@ -166,16 +166,16 @@ def _nfcs_parameter_matches(f: File) -> Iterator[str]:
 
 
 @amd1_check("nfcs-reaches-samples")
-def _nfcs_reaches(f: File) -> Iterator[str]:
-    for tname, trak in ta.tracks(f):
-        entries = ta.nfcs_entries(f, trak)
-        containers = [box for _, box in ta.group_containers(f, trak)]
+def _nfcs_reaches(ctx: CheckContext) -> Iterator[str]:
+    for tname, trak in ta.tracks(ctx.file):
+        entries = ta.nfcs_entries(ctx.file, trak)
+        containers = [box for _, box in ta.group_containers(ctx.file, trak)]
         if not entries or any(ta.grouping_parameter(b) is None for c in containers for b in ta.sbgps(c, "nfcs")):
             continue  # a box without its parameter is reported by nfcs-sbgp-parameter
-        mapped = {g for indices in ta.nfcs_groups(f, trak).values() for g in indices}
+        mapped = {g for indices in ta.nfcs_groups(ctx.file, trak).values() for g in indices}
         idle = [i for i in range(1, len(entries) + 1) if i not in mapped]
         if idle:
-            where = " (counting the movie's 'sgpd', then each fragment's)" if ta.track_fragments(f, trak) else ""
+            where = " (counting the movie's 'sgpd', then each fragment's)" if ta.track_fragments(ctx.file, trak) else ""
             what = f"entry {idle[0]} is" if len(idle) == 1 else f"entries {_ranges(idle)} are"
             yield (f"{tname}: 'nfcs' {what} mapped to no sample{where}: such a post-filter reaches no sample "
                    "(a fragmented file maps its samples in each 'traf', 14496-12 8.9.4)")
@@ -199,15 +199,15 @@ def _nfcs_entries(f: File) -> Iterator[tuple[str, Box, NnpfcSeiSampleGroupEntry]
 
 
 @amd1_check("nfcs-num-items")
-def _nfcs_num_items(f: File) -> Iterator[str]:
-    for where, _, e in _nfcs_entries(f):
+def _nfcs_num_items(ctx: CheckContext) -> Iterator[str]:
+    for where, _, e in _nfcs_entries(ctx.file):
         if e.num_items not in (0, 1):
             yield f"{where}: num_items is {e.num_items}; it shall be 0 or 1 (4.19.3)"
 
 
 @amd1_check("nfcs-one-nnpfc-message")
-def _nfcs_message(f: File) -> Iterator[str]:
-    for where, _, e in _nfcs_entries(f):
+def _nfcs_message(ctx: CheckContext) -> Iterator[str]:
+    for where, _, e in _nfcs_entries(ctx.file):
         try:
             msg, end = parse_sei_message(e.nnpfc_sei_data_byte)
         except BmffError as err:
@@ -226,11 +226,11 @@ def _nfcs_message(f: File) -> Iterator[str]:
 
 
 @amd1_check("nfcs-item-is-nnr1")
-def _nfcs_item(f: File) -> Iterator[str]:
-    for where, trak, e in _nfcs_entries(f):
+def _nfcs_item(ctx: CheckContext) -> Iterator[str]:
+    for where, trak, e in _nfcs_entries(ctx.file):
         if e.num_items != 1:
             continue
-        meta = ta.meta_with_handler(f, trak, e.meta_box_handler_type)
+        meta = ta.meta_with_handler(ctx.file, trak, e.meta_box_handler_type)
         if meta is None:
             yield f"{where}: no MetaBox with handler '{e.meta_box_handler_type}' holds item {e.item_id[0]} (4.19.3)"
             continue
@@ -241,8 +241,8 @@ def _nfcs_item(f: File) -> Iterator[str]:
 
 
 @amd1_check("nfcs-item-payload-excluded")
-def _nfcs_payload_excluded(f: File) -> Iterator[str]:
-    for where, _, e in _nfcs_entries(f):
+def _nfcs_payload_excluded(ctx: CheckContext) -> Iterator[str]:
+    for where, _, e in _nfcs_entries(ctx.file):
         if e.num_items != 1:
             continue
         try:
@@ -258,15 +258,16 @@ def _nfcs_payload_excluded(f: File) -> Iterator[str]:
 
 
 @amd1_check("nfcs-no-nnpfc-in-track")
-def _no_nnpfc_in_track(f: File) -> Iterator[str]:
-    for tname, trak in ta.tracks(f):
-        if not any(ta.sbgps(box, "nfcs") or ta.sgpd_entries(box, "nfcs") for _, box in ta.group_containers(f, trak)):
+def _no_nnpfc_in_track(ctx: CheckContext) -> Iterator[str]:
+    for tname, trak in ta.tracks(ctx.file):
+        containers = [box for _, box in ta.group_containers(ctx.file, trak)]
+        if not any(ta.sbgps(box, "nfcs") or ta.sgpd_entries(box, "nfcs") for box in containers):
             continue
         for i, entry in enumerate(ta.sample_entries(trak), 1):
             if any(m.payload_type == NNPFC_PAYLOAD_TYPE for m in ta.sample_entry_sei(entry)):
                 yield (f"{tname}: sample entry {i} carries an NNPFC SEI message; a track with an NNPFC sample "
                        "group shall have none in its samples or sample entries (4.19.1)")
-        hits = [n for n, types in ta.sample_sei_types(f, trak) if NNPFC_PAYLOAD_TYPE in types]
+        hits = [n for n, types in ta.sample_sei_types(ctx.file, trak) if NNPFC_PAYLOAD_TYPE in types]
         if hits:
             yield (f"{tname}: samples {_ranges(hits)} carry NNPFC SEI messages; a track with an NNPFC sample "
                    "group shall have none in its samples or sample entries (4.19.1)")
@@ -275,16 +276,16 @@ def _no_nnpfc_in_track(f: File) -> Iterator[str]:
 # --------------------------------------------------------------------------------------------- NNR items
 
 
-def _nnr_items(f: File) -> Iterator[tuple[str, Box, int]]:
-    for mname, meta in ta.metas(f):
+def _nnr_items(ctx: CheckContext) -> Iterator[tuple[str, Box, int]]:
+    for mname, meta in ctx.metas:
         for item_id, item_type in ta.item_types(meta).items():
             if item_type == "nnr1":
                 yield f"{mname} item {item_id}", meta, item_id
 
 
 @amd1_check("nnrC-unit-types")
-def _nnrc_types(f: File) -> Iterator[str]:
-    for mname, meta in ta.metas(f):
+def _nnrc_types(ctx: CheckContext) -> Iterator[str]:
+    for mname, meta in ctx.metas:
         for i, prop in enumerate(ta.properties(meta), 1):
             if not isinstance(prop, NNRConfigurationItemProperty):
                 continue
@@ -302,12 +303,12 @@ def _nnrc_types(f: File) -> Iterator[str]:
 
 
 @amd1_check("nnr1-data-unit-types")
-def _nnr1_data(f: File) -> Iterator[str]:
-    for where, meta, item_id in _nnr_items(f):
+def _nnr1_data(ctx: CheckContext) -> Iterator[str]:
+    for where, meta, item_id in _nnr_items(ctx):
         config = next((p for p in ta.item_properties(meta, item_id)
                        if isinstance(p, NNRConfigurationItemProperty)), None)
         try:
-            data = ta.item_data(f, meta, item_id)
+            data = ta.item_data(ctx.file, meta, item_id)
             units = parse_units(data, config.parse_state() if config else None)
         except BmffError as e:
             yield f"{where}: the item data is not a sequence of NNR units: {e.message} (4.19.4.3)"
@@ -320,8 +321,8 @@ def _nnr1_data(f: File) -> Iterator[str]:
 
 
 @amd1_check("nnr1-pred-references-nnr1")
-def _pred(f: File) -> Iterator[str]:
-    for mname, meta in ta.metas(f):
+def _pred(ctx: CheckContext) -> Iterator[str]:
+    for mname, meta in ctx.metas:
         types = ta.item_types(meta)
         for from_id, to_ids in ta.references(meta, "pred"):
             if types.get(from_id) != "nnr1":

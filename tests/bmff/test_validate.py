@@ -69,7 +69,8 @@ def test_unknown_version_is_a_note_not_an_error():
 
 def test_registry_takes_outside_checks_yielding_strings():
     @check("test-outside")
-    def outside(f):
+    def outside(ctx):
+        assert ctx.file.boxes[0].type == "ftyp"
         yield "plain message"
         raise bmff.BmffError("box unreadable", 5, "moov")
 
