@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from ..box import Box, BmffError, Context, FullBox, Reader, Source, Writer, register
 from ..boxes.sample_groups import register_entry
-from ..nnr_units import ModelParameterSetUnit, NnrUnitBase, ParseState, parse_unit
+from ..nnr_units import ModelParameterSetUnit, NnrUnitBase, ParseState, StartUnit, parse_unit
 
 
 # --------------------------------------------------------------------------------------------- sample group entries
@@ -181,11 +181,14 @@ class NNRConfigurationItemProperty(FullBox):
         return [u for a in self.arrays for u in a.nnr_units]
 
     def parse_state(self) -> ParseState:
-        """What these units tell a parser of the item data (e.g. the MPS's indexed-topology flag)."""
+        """What these units tell a parser of the item data: the STR's profile, the MPS's flags."""
         state = ParseState()
         for u in self.units():
+            if isinstance(u, StartUnit):
+                state.general_profile_idc = u.general_profile_idc
             if isinstance(u, ModelParameterSetUnit):
                 state.mps_topology_indexed_reference_flag = u.mps_topology_indexed_reference_flag
+                state.mps_parent_signalling_enabled_flag = u.mps_parent_signalling_enabled_flag
         return state
 
     @classmethod

@@ -15,7 +15,7 @@ from bmff.boxes.restricted import (OriginalFormatBox, RestrictedSchemeInfoBox, S
                                    SchemeTypeBox)
 from bmff.amd1.boxes import SeiInformationBox
 from bmff.amd1.sei import nnpfc_sei
-from bmff.nnr_units import ModelParameterSetUnit, StartUnit, parse_units, build_raw_float_bitstream
+from bmff.nnr_units import ModelParameterSetUnit, StartUnit, build_raw_float_bitstream, parse_units, units_to_bytes
 
 NNR = build_raw_float_bitstream([("w", [2], struct.pack("<2f", 1.0, 2.0))])
 
@@ -58,6 +58,18 @@ def test_nnrc_layout_and_round_trip():
 def test_nnrc_keeps_mps_state_for_item_data():
     prop = NNRConfigurationItemProperty.from_units([ModelParameterSetUnit(mps_topology_indexed_reference_flag=1)])
     assert prop.parse_state().mps_topology_indexed_reference_flag == 1
+
+
+def test_nnrc_passes_the_profile_on_to_item_data():
+    """A profile-1 STR and MPS in 'nnrC': the item data's NDUs parse as profile 1, the same units as the joined
+    bitstream gives."""
+    whole = parse_units(build_raw_float_bitstream([("w", [2], struct.pack("<2f", 1.0, 2.0))], general_profile_idc=1))
+    config, rest = whole[:2], whole[2:]
+    prop = NNRConfigurationItemProperty.from_units(config)
+    state = prop.parse_state()
+    assert (state.general_profile_idc, state.mps_parent_signalling_enabled_flag) == (1, 0)
+    back = parse_units(units_to_bytes(rest), state)
+    assert back == rest and type(back[0]) is type(rest[0]) and type(rest[0]).__name__ != "NnrUnit"
 
 
 def test_hdlp_round_trip():
