@@ -2,8 +2,10 @@
 
 Reference size: 128² frames, ℓ=2 layers, 8×8 anchors, k=32, m=150. The baseline, measured in the same run, is
 what one writes first: bilinear translation by a 4-tap gather, then every anchor placed on a full canvas with
-dynamic_update_slice and composited one after another (lax.scan over anchors in rank order). Both are checked to
-render the same frame before timing. Prints one JSON line.
+dynamic_update_slice and composited one after another (lax.scan over anchors in rank order). Its backward keeps a
+canvas per anchor, so a second, vectorised baseline is timed too (`composite_only` stage): all anchors placed at
+once (a vmapped dynamic_update_slice), sorted front to back by rank, "over" as a sum weighted by the cumulative
+transmittance. All are checked to render the same frame before timing. Prints one JSON line.
 
     python benchmarks/composite.py [--quick] [--batch-sizes 1 8 32]
 """
@@ -79,6 +81,33 @@ def baseline_composite(placed_blhwkk4, background_bhw3, ranks_blhw, geom):
     return jax.vmap(frame)(placed_blhwkk4, background_bhw3, ranks_blhw)
 
 
+def vectorised_composite(placed_blhwkk4, background_bhw3, ranks_blhw, geom):
+    """Per frame, per layer: every anchor on its own full canvas at once, then front-to-back transmittance."""
+    p, cell, k, n = geom.pad, geom.cell, geom.k, geom.num_anchors
+    hp, wp = geom.canvas_h + 2 * p, geom.canvas_w + 2 * p
+    corners = jnp.stack(jnp.divmod(jnp.arange(n), geom.grid_w), -1) * cell
+
+    def place(s_kk4, ij):
+        return jax.lax.dynamic_update_slice(jnp.zeros((hp, wp, 4)), s_kk4, (ij[0], ij[1], 0))
+
+    def frame(placed_lhwkk4, bg_hw3, ranks_lhw):
+        out = jnp.pad(bg_hw3, ((p, p), (p, p), (0, 0)))
+        for l in range(geom.layers):
+            full_nhw4 = jax.vmap(place)(placed_lhwkk4[l].reshape(n, k, k, 4), corners)
+            front_first = full_nhw4[jnp.argsort(-ranks_lhw[l].ravel())]
+            a_nhw1 = front_first[..., 3:]
+            t_nhw1 = jnp.concatenate([jnp.ones_like(a_nhw1[:1]), jnp.cumprod(1 - a_nhw1, axis=0)[:-1]], 0)
+            col = jnp.sum(t_nhw1 * a_nhw1 * front_first[..., :3], 0)
+            out = col + jnp.prod(1 - a_nhw1, 0) * out
+        return out[p:p + geom.canvas_h, p:p + geom.canvas_w]
+
+    return jax.vmap(frame)(placed_blhwkk4, background_bhw3, ranks_blhw)
+
+
+def vectorised_composite_only(x, geom):
+    return vectorised_composite(x["placed"], x["background"], x["ranks"], geom)
+
+
 def fast_render(x, geom):
     placed = R.translate(R.select_soft(x["scores"], x["switches"], x["sprites"]), x["offsets"])
     return R.composite(placed, x["background"], x["ranks"], geom).recon_bhw3
@@ -97,10 +126,11 @@ def baseline_composite_only(x, geom):
     return baseline_composite(x["placed"], x["background"], x["ranks"], geom)
 
 
-# name -> (fast, baseline, differentiated inputs)
+# name -> (fast, {baseline name: baseline}, differentiated inputs)
 STAGES = {
-    "render": (fast_render, baseline_render, ("sprites", "scores", "switches", "offsets")),
-    "composite_only": (fast_composite_only, baseline_composite_only, ("placed",)),
+    "render": (fast_render, {"baseline": baseline_render}, ("sprites", "scores", "switches", "offsets")),
+    "composite_only": (fast_composite_only, {"baseline": baseline_composite_only,
+                                             "vectorised_baseline": vectorised_composite_only}, ("placed",)),
 }
 
 
@@ -134,20 +164,20 @@ def make_steps(render, diff_names, geom):
     return jax.jit(forward), jax.jit(backward)
 
 
-def paired_frames_per_s(fast, base, x, batch, min_time, max_reps):
-    """Median frames/s of both, timed alternately after a warm-up call each (compile excluded).
+def interleaved_frames_per_s(fns, x, batch, min_time, max_reps):
+    """Median frames/s of each function, timed in turn after a warm-up call each (compile excluded).
 
-    Alternating keeps both exposed to the same machine load, which matters on a shared CPU.
+    Alternating keeps all exposed to the same machine load, which matters on a shared CPU.
     """
-    jax.block_until_ready(fast(x))
-    jax.block_until_ready(base(x))
-    times = {fast: [], base: []}
-    while len(times[fast]) < max_reps and (len(times[fast]) < 3 or sum(times[base]) < min_time):
-        for fn in (fast, base):
+    for fn in fns:
+        jax.block_until_ready(fn(x))
+    times = [[] for _ in fns]
+    while len(times[0]) < max_reps and (len(times[0]) < 3 or sum(times[-1]) < min_time):
+        for fn, ts in zip(fns, times):
             t = time.perf_counter()
             jax.block_until_ready(fn(x))
-            times[fn].append(time.perf_counter() - t)
-    return batch / statistics.median(times[fast]), batch / statistics.median(times[base])
+            ts.append(time.perf_counter() - t)
+    return [batch / statistics.median(ts) for ts in times]
 
 
 def main(argv=None):
@@ -159,10 +189,11 @@ def main(argv=None):
     min_time, max_reps = (0.3, 3) if args.quick else (0.5, 5)
 
     geom = R.Geometry(H, W, K, LAYERS)
-    steps = {name: (make_steps(fast, diff, geom), make_steps(base, diff, geom))
-             for name, (fast, base, diff) in STAGES.items()}
+    steps = {name: (make_steps(fast, diff, geom), {b: make_steps(fn, diff, geom) for b, fn in bases.items()})
+             for name, (fast, bases, diff) in STAGES.items()}
     check = make_inputs(2, geom, seed=1)
-    max_diff = max(float(jnp.max(jnp.abs(fast[0](check) - base[0](check)))) for fast, base in steps.values())
+    max_diff = max(float(jnp.max(jnp.abs(fast[0](check) - base[0](check))))
+                   for fast, bases in steps.values() for base in bases.values())
     if max_diff > 1e-4:
         raise SystemExit(f"fast and baseline renders differ by {max_diff}")
 
@@ -174,11 +205,15 @@ def main(argv=None):
     for b in batches:
         x = make_inputs(b, geom)
         row = {"batch": b}
-        for stage, ((fast_fwd, fast_bwd), (base_fwd, base_bwd)) in steps.items():
-            for name, fast, base in (("forward", fast_fwd, base_fwd), ("forward_backward", fast_bwd, base_bwd)):
-                f, g = paired_frames_per_s(fast, base, x, b, min_time, max_reps)
-                row[f"{stage}_{name}"] = {"frames_per_s": round(f, 1), "baseline_frames_per_s": round(g, 1),
-                                          "ratio": round(f / g, 2)}
+        for stage, (fast_steps, bases) in steps.items():
+            for i, name in enumerate(("forward", "forward_backward")):
+                f, *gs = interleaved_frames_per_s([fast_steps[i], *(s[i] for s in bases.values())], x, b,
+                                                  min_time, max_reps)
+                cell = {"frames_per_s": round(f, 1)}
+                for base_name, g in zip(bases, gs):
+                    prefix = "" if base_name == "baseline" else base_name.removesuffix("_baseline") + "_"
+                    cell.update({f"{base_name}_frames_per_s": round(g, 1), f"{prefix}ratio": round(f / g, 2)})
+                row[f"{stage}_{name}"] = cell
         result["batches"].append(row)
     print(json.dumps(result))
 
