@@ -58,16 +58,19 @@ def read_loop(path: Path) -> None:
 CONTAINERS = {b"moov", b"trak", b"mdia", b"minf", b"stbl", b"dinf", b"edts", b"mvex", b"udta"}
 
 
+def _header(buf, pos: int, end: int) -> tuple[int, bytes, int]:
+    """(size, type, header length) of the box header at buf[pos:], size 0 meaning 'to end'."""
+    size, typ = struct.unpack_from(">I4s", buf, pos)
+    if size == 1:
+        return struct.unpack_from(">Q", buf, pos + 8)[0], typ, 16
+    return (end if size == 0 else size), typ, 8
+
+
 def _box_headers(buf: memoryview) -> int:
     """Count the box headers in buf, descending into containers."""
     n, pos = 0, 0
     while pos + 8 <= len(buf):
-        size, typ = struct.unpack_from(">I4s", buf, pos)
-        head = 8
-        if size == 1:
-            (size,), head = struct.unpack_from(">Q", buf, pos + 8), 16
-        elif size == 0:
-            size = len(buf) - pos
+        size, typ, head = _header(buf, pos, len(buf) - pos)
         n += 1
         if typ in CONTAINERS:
             n += _box_headers(buf[pos + head:pos + size])
@@ -82,13 +85,7 @@ def header_walk(path: Path) -> int:
         end, pos = os.fstat(fp.fileno()).st_size, 0
         while pos + 8 <= end:
             fp.seek(pos)
-            h = fp.read(16)
-            size, typ = struct.unpack_from(">I4s", h)
-            head = 8
-            if size == 1:
-                (size,), head = struct.unpack_from(">Q", h, 8), 16
-            elif size == 0:
-                size = end - pos
+            size, typ, head = _header(fp.read(16), 0, end - pos)
             n += 1
             if typ == b"moov":
                 fp.seek(pos + head)

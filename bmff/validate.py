@@ -1,8 +1,9 @@
 """`bmff validate`: a registry of named checks over a parsed File, and a lenient parse that records damage.
 
-A check is a generator `fn(file) -> Iterable[Finding | str]` registered with `@check("name")`; a plain string
-is an error finding of that check. Other modules (the ISO/IEC 14496-15 Amd 1 rules) register their own checks
-the same way; `bmff/__init__` imports them, so `import bmff` (and the command line) has every check.
+A check is a generator `fn(ctx: CheckContext) -> Iterable[Finding | str]` registered with `@check("name")`;
+ctx.file is the parsed File. A plain string is an error finding of that check. Other modules (the ISO/IEC
+14496-15 Amd 1 rules) register their own checks the same way; `bmff/__init__` imports them, so `import bmff`
+(and the command line) has every check.
 """
 
 from __future__ import annotations
@@ -164,8 +165,6 @@ def parse_lenient(src: str | os.PathLike | bytes | BinaryIO) -> tuple[File, list
 
 
 # --------------------------------------------------------------------------------------------- helpers
-
-
 
 
 def walk_paths(f: File) -> list[tuple[str, Box, str | None]]:
