@@ -27,13 +27,13 @@ DEFAULT_QPS = (-50, -46, -42, -38, -34, -30, -26)
 def model_and_params(args):
     import jax
 
-    from spritejax import configs
+    from spritejax import config
     from spritejax.model import SpriteModel
-    from spritejax.train import load_workdir
+    from spritejax.checkpoint import load_workdir
 
     if args.workdir:
         return load_workdir(args.workdir)
-    cfg = configs.load(args.config)
+    cfg = config.load(args.config)
     model = SpriteModel.from_config(cfg)
     params = model.init(jax.random.key(0))
     leaves, tree = jax.tree.flatten(params)

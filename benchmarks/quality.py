@@ -9,7 +9,7 @@ of 0 or 1), the first logged step whose training PSNR reached 25 / 30 dB, wall s
   python benchmarks/quality.py --config tiny --steps 200 --seeds 0 1 2 --set model.num_sprites=16
   python benchmarks/quality.py --quick                             # a seconds-long run for the test suite
 
-`--config` is a config name (`demo` is the README demo's) or path, as spritejax.configs.load takes it; `--set`
+`--config` is a config name (`demo` is the README demo's) or path, as spritejax.config.load takes it; `--set`
 overrides apply on top, `--steps` last.
 """
 
@@ -30,21 +30,21 @@ QUICK = ("canvas=(16, 16)", "data.num_frames=24", "data.holdout=0.25",
 
 
 def load_config(name: str, overrides, steps: int | None, seed: int):
-    from spritejax import configs
+    from spritejax import config
 
-    cfg = configs.load(name)
+    cfg = config.load(name)
     for item in overrides:
-        configs.apply_override(cfg, item)
+        config.apply_override(cfg, item)
     if steps is not None:
-        configs.apply_override(cfg, f"train.num_steps={steps}")
+        config.apply_override(cfg, f"train.num_steps={steps}")
     for item in (f"train.seed={seed}", "train.sample_every=0", f"train.ckpt_every={cfg.train.num_steps}"):
-        configs.apply_override(cfg, item)
+        config.apply_override(cfg, item)
     return cfg
 
 
 def sharpness(model, params, dataset, indices, seed: int) -> dict:
     """How binary the soft decomposition is on the held-out frames: hard mode shows it only when it is."""
-    from spritejax.evaluate import predict
+    from spritejax.inference import predict
 
     out = predict(model, params, dataset.frames_nhw3, indices, "soft", ("scores_blhwm", "switches_blhw"), seed=seed)
     switches = out["switches_blhw"].reshape(-1)
@@ -60,9 +60,11 @@ def steps_to(rows: list[dict], db: float) -> int | None:
 
 def run_seed(name: str, overrides, steps, seed: int, workdir: pathlib.Path) -> dict:
     from spritejax.data import load_dataset
-    from spritejax.evaluate import eval_indices, evaluate_model
+    from spritejax.evaluate import evaluate_model
+    from spritejax.inference import eval_indices
     from spritejax.model import SpriteModel
-    from spritejax.train import load_workdir, train
+    from spritejax.checkpoint import load_workdir
+    from spritejax.train import train
 
     cfg = load_config(name, overrides, steps, seed)
     dataset = load_dataset(cfg.data, cfg.canvas)

@@ -29,7 +29,7 @@ import time
 import jax
 import numpy as np
 
-from spritejax import configs, render, train
+from spritejax import config, inference, render, train, train_state
 from spritejax.data import load_dataset
 from spritejax.model import SpriteModel
 from timing import interleaved_medians
@@ -65,7 +65,7 @@ def lowered_step(cfg, frames_bhw3, abstract: bool = False):
     """(model, state, lowered train step, its arguments) for one batch; abstract: shapes only, no init run."""
     model, batch = SpriteModel.from_config(cfg), cfg.train.batch_size
     mesh = train.data_mesh(batch)
-    init = train._jit_init(model, train._optim_args(cfg), jax.NamedSharding(mesh, jax.P()))
+    init = train_state.jit_init(model, train_state.optim_args(cfg), jax.NamedSharding(mesh, jax.P()))
     state = (jax.eval_shape if abstract else lambda f, *a: f(*a))(init, np.int32(0), frames_bhw3)
     frames, ids = train.global_batch(mesh, frames_bhw3, np.arange(batch), batch)
     args = (frames, ids, np.int32(0), np.float32(cfg.loss.lambda_beta), np.float32(0.0))
@@ -89,7 +89,7 @@ def prepare(cfg, frames_bhw3, scene_switches_blhw) -> tuple[dict, dict]:
         jax.block_until_ready(metrics)
 
     fns = {"train": train_step}
-    keys_b = train.frame_keys(0, 0, jax.numpy.arange(batch, dtype=jax.numpy.int32))
+    keys_b = inference.frame_keys(0, 0, jax.numpy.arange(batch, dtype=jax.numpy.int32))
     all_anchors = dataclasses.replace(model, skip_inactive=False)
     for name, fwd_model, switches in (("all_anchors", all_anchors, None), ("init_switches", model, None),
                                       ("scene", model, scene_switches_blhw)):
@@ -125,7 +125,7 @@ def measure(variant_cfgs: dict, frames_bhw3, scene_switches_blhw, repeats: int) 
 def step_gflop_per_frame(name: str, frames_bhw3) -> float | None:
     """XLA's FLOP count of the train step with convolutions as convolutions and the predictor in one call (its
     count of a loop body is not multiplied by the trip count; the matmul form's count includes im2col copies)."""
-    cfg = configs.load(name, ["model.conv_impl='xla'", "model.predictor_chunk=None"])
+    cfg = config.load(name, ["model.conv_impl='xla'", "model.predictor_chunk=None"])
     flops = compiled_flops(lowered_step(cfg, frames_bhw3, abstract=True)[2].compile())
     return None if flops is None else flops / cfg.train.batch_size / 1e9
 
@@ -168,13 +168,13 @@ def main() -> None:
     repeats = args.repeats or (5 if args.quick else 3)
     name = "tiny" if args.quick else "synthetic"
 
-    base = configs.load(name)
-    dataset = load_dataset(configs.load(name, ["data.num_frames=64", "data.holdout=0.0"]).data, base.canvas)
+    base = config.load(name)
+    dataset = load_dataset(config.load(name, ["data.num_frames=64", "data.holdout=0.0"]).data, base.canvas)
     batch = base.train.batch_size
     frames_bhw3 = dataset.frames_nhw3[:batch]
     scene = scene_switches(dataset.instance_ids_nhw[:batch], render.Geometry.from_config(base))
 
-    rows, machine = measure({v: configs.load(name, VARIANTS[v]) for v in args.variants}, frames_bhw3, scene, repeats)
+    rows, machine = measure({v: config.load(name, VARIANTS[v]) for v in args.variants}, frames_bhw3, scene, repeats)
     per_frame = step_gflop_per_frame(name, frames_bhw3)
     for row in rows.values():
         if per_frame is not None:

@@ -14,9 +14,14 @@ import os
 import pathlib
 import tempfile
 
+import jax
+import jax.numpy as jnp
 import orbax.checkpoint as ocp
 
+from . import config
 from .errors import UserError
+from .model import SpriteModel
+from .train_state import abstract_state
 
 
 class Checkpoints:
@@ -95,3 +100,35 @@ def _quiet_absl():
 def _one_line(e: Exception) -> str:
     text = " ".join(str(e).split()) or type(e).__name__
     return text if len(text) < 300 else text[:297] + "..."
+
+
+# --------------------------------------------------------------------------------------- a workdir
+
+
+def load_config(workdir) -> "config.ml_collections.ConfigDict":
+    path = pathlib.Path(workdir) / "config.json"
+    if not path.is_file():
+        raise UserError(f"{workdir} has no config.json: not a training workdir (run `spritejax train` first)")
+    try:
+        return config.from_json(path.read_text())
+    except (ValueError, TypeError, UserError) as e:
+        raise UserError(f"{path} is not a valid config: {e}") from None
+
+
+def load_workdir(workdir, step: int | None = None):
+    """(cfg, model, params) of the latest (or given) checkpoint in a training workdir, on the default device."""
+    cfg = load_config(workdir)
+    model = SpriteModel.from_config(cfg)
+    ckpts = Checkpoints(workdir, read_only=True)
+    try:
+        step = ckpts.latest_step() if step is None else step
+        if step is None:
+            raise UserError(f"{workdir} has no finished checkpoint yet")
+        if step not in ckpts.all_steps():
+            raise UserError(f"{workdir} has no checkpoint for step {step}; it has {ckpts.all_steps()}")
+        example = jnp.zeros((1, *cfg.canvas, 3), jnp.float32)
+        device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+        state, _ = ckpts.restore(step, abstract_state(model, cfg, device, example))
+    finally:
+        ckpts.close()
+    return cfg, model, state["params"]

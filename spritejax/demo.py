@@ -19,7 +19,16 @@ from __future__ import annotations
 import os
 import time
 
+from . import config
+from .checkpoint import load_workdir
+from .data import load_dataset
 from .errors import UserError
+from .evaluate import evaluate_model
+from .export import demo_export
+from .inference import eval_indices, hard_outputs
+from .reports import write_json
+from .train import train
+from .viz import render_outputs, write_index_html
 
 QUICK_OVERRIDES = (
     "canvas=(16, 16)",
@@ -57,32 +66,22 @@ SHOWN = {
 
 def demo_config(steps: int | None = None, quick: bool = False):
     """The `demo` config (QUICK_OVERRIDES on top for --quick); steps overrides."""
-    from . import configs
-
     overrides = QUICK_OVERRIDES if quick else ()
     if steps is not None:
         overrides += (f"train.num_steps={steps}", f"loss.finetune_steps={max(1, steps // 10)}",
                       f"train.ckpt_every={steps}")
-    return configs.load("demo", overrides)
+    return config.load("demo", overrides)
 
 
 def _check_workdir(workdir: str, cfg) -> None:
     """A rerun into the same --out resumes; a different config there would not fit its checkpoints."""
-    from . import configs
-
     path = os.path.join(workdir, "config.json")
-    if os.path.exists(path) and open(path).read() != configs.to_json(configs.from_json(configs.to_json(cfg))):
+    if os.path.exists(path) and open(path).read() != config.to_json(config.resolved(cfg)):
         raise UserError(f"{workdir} holds a run with another config; choose a new --out or delete that folder")
 
 
 def make_demo(out_dir: str, steps: int | None = None, quick: bool = False, progress: bool = True) -> dict:
     """Generate, train, evaluate, draw; returns the report written to out_dir/metrics.json."""
-    from .data import load_dataset
-    from .evaluate import eval_indices, evaluate_model, hard_outputs
-    from .export import demo_export
-    from .train import load_workdir, train
-    from .viz import render_outputs, write_index_html, write_json
-
     start, cpu_start = time.perf_counter(), time.process_time()
     cfg = demo_config(steps, quick)
     workdir = os.path.join(out_dir, "workdir")

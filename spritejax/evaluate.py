@@ -13,93 +13,23 @@ Figures, all over the held-out frames (the training frames when the split holds 
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import sys
 import time
 
 import numpy as np
 
+from . import inference, metrics
+from .checkpoint import load_workdir
+from .data import load_dataset
 from .errors import UserError
-
-def frame_keys(seed: int, indices: np.ndarray):
-    """One PRNG key per frame, fixed by its dataset index, so every evaluation draws the same z-orders."""
-    import jax
-
-    base = jax.random.fold_in(jax.random.key(seed), 0x0E7A1)
-    return jax.vmap(lambda i: jax.random.fold_in(base, i))(np.asarray(indices, np.uint32))
-
-
-def predict(model, params, frames_nhw3: np.ndarray, indices: np.ndarray, mode: str, fields: tuple[str, ...],
-            batch_size: int = 16, seed: int = 0, post=None) -> dict[str, np.ndarray]:
-    """Selected ModelOutput fields over many frames, in fixed-size jitted batches (the last one padded).
-
-    Only `fields` leave the device (placed_blhwkk4 of a whole dataset would not fit in memory), and
-    `post(batch_dict) -> dict` may shrink each batch further on the host (e.g. visibility -> id maps).
-    `sprites_mkk4` (not per frame) comes back once.
-    """
-    import jax
-
-    @jax.jit
-    def step(params, frames_bhw3, keys_b):
-        out = model.apply(params, frames_bhw3, keys_b, mode=mode)
-        return {f: getattr(out, f) for f in fields}
-
-    chunks: dict[str, list] = {}
-    result: dict[str, np.ndarray] = {}
-    for start in range(0, len(indices), batch_size):
-        idx = np.asarray(indices[start : start + batch_size])
-        real = len(idx)
-        idx = np.concatenate([idx, np.repeat(idx[-1:], batch_size - real)])
-        out = jax.device_get(step(params, frames_nhw3[idx], frame_keys(seed, idx)))
-        if "sprites_mkk4" in fields:
-            result["sprites_mkk4"] = np.asarray(out.pop("sprites_mkk4"))
-        batch = {f: np.asarray(v)[:real] for f, v in out.items()}
-        for f, v in (post(batch) if post else batch).items():
-            chunks.setdefault(f, []).append(v)
-    result.update({f: np.concatenate(c) for f, c in chunks.items()})
-    return result
-
-
-def eval_indices(dataset) -> tuple[np.ndarray, str]:
-    """The held-out frames, or the training frames (named as such in the report) when none are held out."""
-    if len(dataset.test_idx):
-        return np.asarray(dataset.test_idx), "test"
-    return np.asarray(dataset.train_idx), "train"
-
-
-def hard_outputs(model, params, dataset, indices, batch_size: int = 16, seed: int = 0,
-                 transform_input: str | None = None, keep_layers: int = 0) -> dict[str, np.ndarray]:
-    """Hard-mode recon, background, sprite ids, switches and per-pixel sprite id maps (-1 = background);
-    with keep_layers > 0 also the per-layer canvases `layers_blhw4` of the first keep_layers frames (for
-    pictures — all of them would be large).
-
-    transform_input overrides cfg.model.transform_input_at_test ('soft' | 'hard')."""
-    from . import metrics
-
-    if transform_input is not None:
-        model = dataclasses.replace(model, transform_input_at_test=transform_input)
-    kept = [0]
-
-    def shrink(batch):
-        vis = batch.pop("visibility_blhwkk")
-        batch["sprite_id_maps_bhw"] = metrics.sprite_id_maps_from_output(vis, batch["sprite_ids_blhw"], model.geom)
-        if keep_layers:
-            batch["layers_blhw4"] = batch["layers_blhw4"][: max(keep_layers - kept[0], 0)]
-            kept[0] += len(batch["layers_blhw4"])
-        return batch
-
-    fields = ("recon_bhw3", "background_bhw3", "sprite_ids_blhw", "switches_blhw", "visibility_blhwkk")
-    fields += ("layers_blhw4",) * bool(keep_layers)
-    return predict(model, params, dataset.frames_nhw3, indices, "hard", fields, batch_size, seed, post=shrink)
+from .inference import NOTHING_LEARNED, eval_indices, hard_outputs, predict
+from .reports import write_json
 
 
 def evaluate_model(model, params, dataset, batch_size: int = 16, seed: int = 0, hard_main=None) -> dict:
     """Every figure of the module docstring as a JSON-able dict. hard_main: hard_outputs of the model as
     configured, when the caller already has them (the demo also draws them)."""
-    from . import metrics
-    from .viz import used_sprites
-
     indices, split = eval_indices(dataset)
     frames_nhw3 = dataset.frames_nhw3[indices]
     soft = predict(model, params, dataset.frames_nhw3, indices, "soft", ("recon_bhw3",), batch_size, seed)
@@ -111,7 +41,7 @@ def evaluate_model(model, params, dataset, batch_size: int = 16, seed: int = 0, 
     report = metrics.report(frames_nhw3, soft["recon_bhw3"], main["recon_bhw3"],
                             main["sprite_id_maps_bhw"] if truth is not None else None, truth,
                             model.num_sprites, dataset.class_names or None)
-    used_m = used_sprites(main["sprite_ids_blhw"], main["switches_blhw"], model.num_sprites)
+    used_m = inference.used_sprites(main["sprite_ids_blhw"], main["switches_blhw"], model.num_sprites)
     report.update({
         "eval_split": split,
         "transform_input_at_test": model.transform_input_at_test,
@@ -130,9 +60,6 @@ def evaluate_model(model, params, dataset, batch_size: int = 16, seed: int = 0, 
 
 def evaluate_workdir(workdir: str, batch_size: int = 16) -> dict:
     """Load a training workdir's latest checkpoint and its dataset, evaluate."""
-    from .data import load_dataset
-    from .train import load_workdir
-
     cfg, model, params = load_workdir(workdir)
     start = time.perf_counter()
     dataset = load_dataset(cfg.data, cfg.canvas)
@@ -148,15 +75,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--batch-size", type=int, default=16, help="frames per evaluation batch")
 
 
-NOTHING_LEARNED = ("the model explains every frame by the background alone; train longer, or use the "
-                   "fast-learning options of docs/model.md 'Learning fast' (as the demo config does: "
-                   "--set model.dictionary_init=foreground --set model.translation=correlation "
-                   "--set loss.lambda_match=0.1)")
-
-
 def run(args) -> int:
-    from .viz import write_json
-
     if args.batch_size < 1:
         raise UserError(f"--batch-size must be positive, got {args.batch_size}")
     report = evaluate_workdir(args.workdir, args.batch_size)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import functools
 import json
 import pathlib
 
@@ -26,8 +25,12 @@ from bmff.boxes.file import FileTypeBox
 from bmff.boxes.meta import MetaBox
 from bmff.nnr_units import units_to_bytes
 
-from . import configs, nnr
+from . import config, inference, nnr
+from .checkpoint import load_workdir
 from .errors import UserError
+from .metrics import psnr
+from .reports import write_json
+from .viz import save_png, sprite_sheet, write_animation
 
 SHEET = "sprite_sheet"  # the decoded RGBA sprites, stored next to the parameters for viewers
 RECOMMENDED_QP = -18  # from the size/PSNR curve in docs/amd1.md
@@ -120,7 +123,7 @@ def _add_model(f: bmff.File, bitstream: bytes, cfg, base_item: int | None = None
     except bmff.BmffError as e:
         raise UserError(f"cannot add the model: {e}") from None
     meta = amd1.file_meta(f)
-    config_id = amd1.add_item(meta, "mime", configs.to_json(cfg).encode(), "spritejax config",
+    config_id = amd1.add_item(meta, "mime", config.to_json(config.resolved(cfg)).encode(), "spritejax config",
                               content_type=CONFIG_MIME)
     amd1.add_reference(meta, "cdsc", config_id, [item_id])
     return item_id
@@ -176,7 +179,7 @@ def _config(f: bmff.File, meta: MetaBox, chain: list[int]):
         src = described.get(item_id)
         if src is not None:
             try:
-                return configs.from_json(amd1.item_data(f, meta, src).decode())
+                return config.from_json(amd1.item_data(f, meta, src).decode())
             except (bmff.BmffError, UnicodeDecodeError, ValueError) as e:
                 raise UserError(f"the model's config item {src} is unreadable: {e}") from None
     raise UserError("the file has an NNR model but no config item describing it ('mime' item with 'cdsc')")
@@ -222,8 +225,6 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_export(args) -> int:
-    from .train import load_workdir
-
     if args.bits is not None:
         raise UserError("--bits is gone: NNR quantises by qp, use --qp N (e.g. --qp -38, smaller is finer; "
                         "docs/amd1.md)")
@@ -280,28 +281,17 @@ def search_qp(model, params, dataset, max_loss_db: float, frames: int, dq: bool 
                     "export lossless (no --qp / --psnr-loss)")
 
 
-@functools.lru_cache(maxsize=8)
-def _renderer(model, mode: str):
-    """model.apply(…, mode).recon_bhw3 compiled once per model and mode: the qp search renders many times."""
-    import jax
-
-    return jax.jit(lambda p, x, k: model.apply(p, x, k, mode).recon_bhw3)
-
-
 def psnr_change(model, params, params_q, dataset, frames: int, modes=("hard",)) -> dict:
     """PSNR of the original and the quantised parameters on (up to `frames`) held-out frames, per render mode,
     and the loss in dB: {'psnr_lossless', 'psnr_quantized', 'psnr_loss_db'} for hard mode, `_soft` suffixed
-    keys for soft mode."""
-    import jax
-
-    from .metrics import psnr
-
-    idx = dataset.test_idx[:frames] if len(dataset.test_idx) else dataset.train_idx[:frames]
-    x = jax.numpy.asarray(dataset.frames_nhw3[idx])
-    keys = jax.random.split(jax.random.key(0), len(idx))
+    keys for soft mode. The qp search calls it many times: one compiled forward per mode serves them all."""
+    idx = inference.eval_indices(dataset)[0][:frames]
+    x = dataset.frames_nhw3[idx]
+    keys = inference.frame_keys(0, inference.EVAL_STREAM, idx)
     out = {}
     for mode in modes:
-        original, quantized = (float(psnr(np.asarray(_renderer(model, mode)(p, x, keys)), np.asarray(x)))
+        render = inference.forward(model, mode, ("recon_bhw3",))
+        original, quantized = (float(psnr(np.asarray(render(p, x, keys)["recon_bhw3"]), x))
                                for p in (params, params_q))
         suffix = "" if mode == "hard" else f"_{mode}"
         out.update({f"psnr_lossless{suffix}": original, f"psnr_quantized{suffix}": quantized,
@@ -320,8 +310,6 @@ def run_import(args) -> int:
     print(json.dumps({"file": args.file, "canvas": list(cfg.canvas), "k": cfg.model.k,
                       "num_sprites": cfg.model.num_sprites, "tensors": len(sizes), "parameters": sum(sizes.values())}))
     if args.sheet:
-        from .viz import save_png, sprite_sheet
-
         sprites = np.asarray(model.decode_sprites(params))
         save_png(args.sheet, sprite_sheet(sprites, range(len(sprites))))
     return 0
@@ -330,19 +318,16 @@ def run_import(args) -> int:
 def demo_export(cfg, model, params, dataset, out_dir) -> list[tuple[str, str]]:
     """The demo's export step: the model as a standalone NNR file and embedded in an MP4 of the game, read back
     from the MP4 and checked to render identically; returns the figure for the demo's index page."""
-    import jax
-
-    from .viz import save_png, sprite_sheet, write_animation, write_json
-
     out = pathlib.Path(out_dir)
     standalone = export(cfg, model, params, out / "model.mp4")
     frames = dataset.frames_nhw3[dataset.train_idx[:32]]
     video = write_animation(str(out / "game.mp4"), frames)
     embedded = export(cfg, model, params, out / "game_with_model.mp4", video=video)
     _, model2, params2 = load(out / "game_with_model.mp4")
-    x, keys = jax.numpy.asarray(frames[:8]), jax.random.split(jax.random.key(0), 8)
-    same = bool(np.array_equal(np.asarray(model.apply(params, x, keys, "hard").recon_bhw3),
-                               np.asarray(model2.apply(params2, x, keys, "hard").recon_bhw3)))
+    ids = dataset.train_idx[:8]
+    keys = inference.frame_keys(0, inference.EVAL_STREAM, ids)
+    same = bool(np.array_equal(*(np.asarray(inference.forward(m, "hard", ("recon_bhw3",))(p, frames[:8], keys)
+                                            ["recon_bhw3"]) for m, p in ((model, params), (model2, params2)))))
     write_json(str(out / "export.json"), {"standalone": dataclasses.asdict(standalone),
                                           "embedded": dataclasses.asdict(embedded),
                                           "identical_reconstructions_after_reload": same})

@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from spritejax import align, render
+from spritejax import align, config, render
 from spritejax.background import ShiftHead, kmeans_color
 from spritejax.dictionary import Dictionary
 from spritejax.encoder import FrameEncoder, num_down_blocks
@@ -120,27 +120,25 @@ class SpriteModel:
 
     @classmethod
     def from_config(cls, cfg) -> "SpriteModel":
+        cfg = config.resolved(cfg)
         mc = cfg.model
-        geom = render.Geometry.from_config(cfg)
-        texture = mc.get("texture_size", None)
-        color = mc.get("bg_color", None)
-        bound = mc.get("offset_bound", None)
+        texture, color = mc.texture_size, mc.bg_color
         return cls(
-            geom=geom,
+            geom=render.Geometry.from_config(cfg),
             num_sprites=int(mc.num_sprites),
             latent_dim=int(mc.latent_dim),
-            offset_bound=float(geom.k / 4 if bound is None else bound),
-            background=str(mc.get("background", "solid")),
+            offset_bound=float(mc.offset_bound),
+            background=str(mc.background),
             texture_size=None if texture is None else (int(texture[0]), int(texture[1])),
             bg_color=None if color is None else tuple(float(c) for c in color),
-            transform_input_at_test=str(mc.get("transform_input_at_test", "soft")),
-            conv_impl=str(mc.get("conv_impl", "auto")),
-            skip_inactive=bool(mc.get("skip_inactive", True)),
-            predictor_chunk=mc.get("predictor_chunk", "auto"),
-            score_scale=float(mc.get("score_scale", 1.0)),
-            translation=str(mc.get("translation", "network")),
-            align_temperature=float(mc.get("align_temperature", 0.01)),
-            generator=str(mc.get("generator", "mlp")),
+            transform_input_at_test=str(mc.transform_input_at_test),
+            conv_impl=str(mc.conv_impl),
+            skip_inactive=bool(mc.skip_inactive),
+            predictor_chunk=mc.predictor_chunk,
+            score_scale=float(mc.score_scale),
+            translation=str(mc.translation),
+            align_temperature=float(mc.align_temperature),
+            generator=str(mc.generator),
         )
 
     # ---- modules ------------------------------------------------------------------------------------------------

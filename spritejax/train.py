@@ -30,47 +30,14 @@ import optax
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from . import configs
-from .checkpoint import Checkpoints
+from . import config
+from .checkpoint import Checkpoints, load_config
 from .errors import UserError
+from .inference import NOTHING_LEARNED, forward, frame_keys
+from .train_state import abstract_state, jit_init, kmeans_frames, make_optimizer, optim_args
 from .warmstart import warm_start
 
-# fold_in data for the init key: a value no step counter reaches, so init and step keys never collide.
-_INIT_STREAM = 0xFFFFFFFF
-
-
 # ----------------------------------------------------------------------------------------------- setup
-
-
-def make_optimizer(model, lr: float, bg_lr: float, weight_decay: float,
-                   schedule: tuple = ("constant",)) -> optax.GradientTransformation:
-    """AdamW with PyTorch's defaults (betas 0.9/0.999, eps 1e-8, weight decay 0.01); by model.param_labels:
-    the learned background at bg_lr, a fixed (k-means) colour not updated at all.
-
-    schedule: ("constant",) (the paper), or ("cosine", warmup_steps, num_steps, end_fraction): linear warm-up
-    from 0, then cosine decay to end_fraction·lr at num_steps; both rates follow the same shape."""
-
-    def adamw(rate):
-        if schedule[0] == "cosine":
-            _, warmup, total, end = schedule
-            rate = optax.warmup_cosine_decay_schedule(0.0, rate, max(int(warmup), 1), max(int(total), 2),
-                                                      rate * float(end))
-        return optax.adamw(rate, b1=0.9, b2=0.999, eps=1e-8, weight_decay=weight_decay)
-
-    transforms = {"default": adamw(lr), "background": adamw(bg_lr), "frozen": optax.set_to_zero()}
-    return optax.multi_transform(transforms, model.param_labels)
-
-
-SCHEDULES = ("constant", "cosine")
-
-
-def _optim_args(cfg) -> tuple:
-    oc = cfg.optim
-    if oc.schedule not in SCHEDULES:
-        raise UserError(f"optim.schedule must be one of {', '.join(SCHEDULES)} (got {oc.schedule!r})")
-    schedule = (("constant",) if oc.schedule == "constant" else
-                ("cosine", int(oc.warmup_steps), int(cfg.train.num_steps), float(oc.lr_end_fraction)))
-    return float(oc.lr), float(oc.bg_lr), float(oc.weight_decay), schedule
 
 
 def lambda_beta_at(step: int, loss_cfg, num_steps: int) -> float:
@@ -84,12 +51,6 @@ def hard_mix_at(step: int, loss_cfg, num_steps: int) -> float:
     """1 (straight-through: the hard decomposition composited, soft gradients) for the last
     loss.straight_through_steps, else 0 (eq. 2's soft sprites); a traced scalar like λBeta."""
     return float(step >= num_steps - int(loss_cfg.straight_through_steps))
-
-
-def frame_keys(seed: int, step, frame_ids_b):
-    """keys_b[i] = fold_in(fold_in(key(seed), step), frame_ids_b[i]): independent of devices and hosts."""
-    step_key = jax.random.fold_in(jax.random.key(seed), step)
-    return jax.vmap(lambda i: jax.random.fold_in(step_key, i))(frame_ids_b)
 
 
 def data_mesh(batch_size: int) -> jax.sharding.Mesh:
@@ -106,41 +67,6 @@ def data_mesh(batch_size: int) -> jax.sharding.Mesh:
     return jax.make_mesh((count,), ("data",), axis_types=(jax.sharding.AxisType.Auto,), devices=devices[:count])
 
 
-def kmeans_frames(dataset, seed: int, count: int = 100) -> np.ndarray:
-    """Exactly `count` training frames (random; all of them, tiled, when fewer) for model.init's k-means
-    background colour. A fixed count keeps one compiled init for every dataset size."""
-    train_idx = dataset.train_idx
-    if len(train_idx) >= count:
-        pick = np.sort(np.random.default_rng(seed).choice(train_idx, size=count, replace=False))
-    else:
-        pick = np.resize(train_idx, count)
-    return dataset.frames_nhw3[pick]
-
-
-def init_state(model, cfg, init_frames_bhw3) -> dict:
-    """TrainState {'step', 'params', 'opt_state'} (a plain dict: orbax saves it as a pytree)."""
-    return _init_state(model, _optim_args(cfg), cfg.train.seed, init_frames_bhw3)
-
-
-def _init_state(model, optim_args: tuple, seed, init_frames_bhw3) -> dict:
-    key = jax.random.fold_in(jax.random.key(seed), jnp.uint32(_INIT_STREAM))
-    params = model.init(key, init_frames_bhw3)
-    return {"step": jnp.zeros((), jnp.int32), "params": params,
-            "opt_state": make_optimizer(model, *optim_args).init(params)}
-
-
-@functools.lru_cache(maxsize=8)
-def _jit_init(model, optim_args: tuple, sharding):
-    """jit (seed, frames) -> TrainState placed with `sharding`; one compilation per model in the process."""
-    return jax.jit(functools.partial(_init_state, model, optim_args), out_shardings=sharding)
-
-
-def abstract_state(model, cfg, sharding, init_frames_bhw3) -> dict:
-    """Shapes/dtypes/shardings of the TrainState without computing it (the restore target)."""
-    shapes = jax.eval_shape(lambda f: init_state(model, cfg, f), init_frames_bhw3)
-    return jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding), shapes)
-
-
 def make_train_step(model, cfg, mesh):
     """jit step(state, frames_bhw3, frame_ids_b, seed, lambda_beta, hard_mix) -> (state, metrics).
 
@@ -150,7 +76,7 @@ def make_train_step(model, cfg, mesh):
     or gradients are not finite leaves the state untouched (metrics['finite'] False): the state in memory is
     always the last good one.
     """
-    return _train_step(model, *_optim_args(cfg), float(cfg.loss.lambda_sparse), float(cfg.loss.lambda_match),
+    return _train_step(model, *optim_args(cfg), float(cfg.loss.lambda_sparse), float(cfg.loss.lambda_match),
                        float(cfg.loss.lambda_alpha), mesh)
 
 
@@ -320,7 +246,7 @@ def train(cfg, workdir, progress: bool = True, stop_at: int | None = None, datas
     workdir = pathlib.Path(workdir)
     _check_steps(cfg.train, stop_at)
     _prepare_workdir(workdir)
-    cfg = configs.from_json(configs.to_json(cfg))  # own copy, references resolved: what config.json records
+    cfg = config.resolved(cfg)  # own copy, derived defaults written out: what config.json records
     if cfg.data.path:  # recorded absolute, so eval / render / a resume from another folder find the data
         cfg.data.path = os.path.abspath(cfg.data.path)
     changes = resume_changes(workdir, cfg)
@@ -347,7 +273,7 @@ def train(cfg, workdir, progress: bool = True, stop_at: int | None = None, datas
     ckpts = Checkpoints(workdir, keep=tc.keep_checkpoints)
     last_saved = ckpts.latest_step()
     if last_saved is None:
-        state = _jit_init(model, _optim_args(cfg), replicated)(np.int32(tc.seed), init_frames)
+        state = jit_init(model, optim_args(cfg), replicated)(np.int32(tc.seed), init_frames)
         if cfg.model.dictionary_init == "foreground":
             params = warm_start(model, to_host(state["params"]), init_frames, tc.seed)
             state = {**state, "params": jax.device_put(params, replicated)}
@@ -358,7 +284,7 @@ def train(cfg, workdir, progress: bool = True, stop_at: int | None = None, datas
         state, data_state = ckpts.restore(last_saved, abstract_state(model, cfg, replicated, init_frames))
         iterator.set_state(data_state)
     if lead:
-        (workdir / "config.json").write_text(configs.to_json(cfg))
+        (workdir / "config.json").write_text(config.to_json(cfg))
     step_fn = make_train_step(model, cfg, mesh)
     start = int(to_host(state["step"]))
     end = tc.num_steps if stop_at is None else min(int(stop_at), tc.num_steps)
@@ -462,7 +388,7 @@ def resume_changes(workdir: pathlib.Path, cfg) -> dict:
     steps = workdir / "checkpoints"
     if not (workdir / "config.json").is_file() or not any(p.name.isdigit() for p in steps.glob("*")):
         return {}
-    old, new = (_flat(c.to_dict()) for c in (load_config(workdir), configs.with_defaults(cfg)))
+    old, new = (_flat(c.to_dict()) for c in (load_config(workdir), cfg))
     changed = {key: [old.get(key), new.get(key)] for key in sorted(old.keys() | new.keys())
                if old.get(key) != new.get(key)}
     fixed = [key for key in changed if not any(key == f or key.startswith(f) and f.endswith(".") for f in RESUMABLE)]
@@ -506,13 +432,6 @@ def _prepare_workdir(workdir: pathlib.Path) -> None:
         raise UserError(f"workdir {workdir} is not writable; choose another --workdir")
 
 
-@functools.lru_cache(maxsize=4)
-def _reconstruct(model):
-    """jit (params, frames_bhw3, keys_b, mode) -> recon_bhw3, one per model in the process."""
-    return jax.jit(lambda params, frames, keys, mode: model.apply(params, frames, keys, mode=mode).recon_bhw3,
-                   static_argnames="mode")
-
-
 class _Sampler:
     """Every sample_every steps: inputs / soft / hard reconstructions of fixed frames → samples/step_N.png.
 
@@ -525,7 +444,7 @@ class _Sampler:
         pool = dataset.test_idx if len(dataset.test_idx) else dataset.train_idx
         self.frames_bhw3 = dataset.frames_nhw3[pool[:8]]
         self.keys_b = frame_keys(cfg.train.seed, 0, jnp.asarray(pool[:8], jnp.int32))
-        self.forward = _reconstruct(model)
+        self.forward = {m: forward(model, m, ("recon_bhw3",)) for m in ("soft", "hard")}
         self.directory = workdir / "samples"
         self.log = log
 
@@ -534,7 +453,8 @@ class _Sampler:
             return
         import imageio.v3 as iio
 
-        recons = [to_host(self.forward(params, self.frames_bhw3, self.keys_b, mode=m)) for m in ("soft", "hard")]
+        recons = [to_host(self.forward[m](params, self.frames_bhw3, self.keys_b)["recon_bhw3"])
+                  for m in ("soft", "hard")]
         if self.log.enabled:
             grid = sample_grid(self.frames_bhw3, recons)
             self.directory.mkdir(exist_ok=True)
@@ -543,37 +463,6 @@ class _Sampler:
 
 
 # ------------------------------------------------------------------------------------- other commands
-
-
-def load_config(workdir) -> "configs.ml_collections.ConfigDict":
-    path = pathlib.Path(workdir) / "config.json"
-    if not path.is_file():
-        raise UserError(f"{workdir} has no config.json: not a training workdir (run `spritejax train` first)")
-    try:
-        return configs.with_defaults(configs.from_json(path.read_text()))
-    except (ValueError, TypeError) as e:
-        raise UserError(f"{path} is not a valid config: {e}") from None
-
-
-def load_workdir(workdir, step: int | None = None):
-    """(cfg, model, params) of the latest (or given) checkpoint in a training workdir, on the default device."""
-    from .model import SpriteModel
-
-    cfg = load_config(workdir)
-    model = SpriteModel.from_config(cfg)
-    ckpts = Checkpoints(workdir, read_only=True)
-    try:
-        step = ckpts.latest_step() if step is None else step
-        if step is None:
-            raise UserError(f"{workdir} has no finished checkpoint yet")
-        if step not in ckpts.all_steps():
-            raise UserError(f"{workdir} has no checkpoint for step {step}; it has {ckpts.all_steps()}")
-        example = jnp.zeros((1, *cfg.canvas, 3), jnp.float32)
-        device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
-        state, _ = ckpts.restore(step, abstract_state(model, cfg, device, example))
-    finally:
-        ckpts.close()
-    return cfg, model, state["params"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -597,17 +486,15 @@ def run(args) -> int:
     if args.distributed:
         jax.distributed.initialize(args.coordinator, args.num_processes, args.process_id)
     if args.config is not None:
-        cfg = configs.load(args.config, args.overrides)
+        cfg = config.load(args.config, args.overrides)
     else:
         cfg = load_config(args.workdir)
         for item in args.overrides:
-            configs.apply_override(cfg, item)
+            config.apply_override(cfg, item)
     result = train(cfg, args.workdir, progress=not args.no_progress, stop_at=args.steps)
     if jax.process_index() == 0:
         print(json.dumps(result))
         if result.get("active_fraction") == 0 and not result["interrupted"]:
-            from .evaluate import NOTHING_LEARNED
-
             print(f"spritejax train: warning: no anchor is active at the last step: {NOTHING_LEARNED}",
                   file=sys.stderr)
     return 143 if result["interrupted"] else 0

@@ -1,7 +1,8 @@
 """Pictures of a trained decomposition: sprite sheet, reconstructions, layers, segmentation, animation.
 
 The image helpers are pure numpy on float images in [0, 1] (hw3 / hw4, straight — not premultiplied —
-alpha, as the dictionary produces them); only `render_workdir` touches the model. `spritejax render
+alpha, as the dictionary produces them); `render_outputs` draws a model's outputs (running it through
+spritejax.inference when not given them) and `render_workdir` loads one. `spritejax render
 --workdir DIR --out DIR` writes every picture of a workdir into a folder.
 """
 
@@ -10,15 +11,18 @@ from __future__ import annotations
 import colorsys
 import functools
 import html
-import json
 import os
 import sys
 from collections.abc import Sequence
 
 import numpy as np
 
+from . import metrics
+from .checkpoint import load_workdir
+from .data import load_dataset
 from .errors import UserError
 from .ffmpeg import quiet_fork
+from .inference import eval_indices, hard_outputs, used_sprites
 
 # ----------------------------------------------------------------------------------------------- images
 
@@ -112,15 +116,6 @@ def write_animation(path: str, frames_thw3: np.ndarray, fps: int = 8) -> str:
 
 
 # ------------------------------------------------------------------------------------------ sprite sheet
-
-
-def used_sprites(sprite_ids_blhw: np.ndarray, switches_blhw: np.ndarray, num_sprites: int,
-                 threshold: float = 0.5) -> np.ndarray:
-    """Per-sprite use count (m,) over a set of frames: how often it is the selected sprite of an anchor
-    whose switch is on. The paper shows only the used sprites of its 150."""
-    ids = np.asarray(sprite_ids_blhw).reshape(-1)
-    on = np.asarray(switches_blhw).reshape(-1) > threshold
-    return np.bincount(ids[on], minlength=num_sprites)[:num_sprites]
 
 
 def _conditional_probs(dist2_nn: np.ndarray, perplexity: float, tol: float = 1e-5) -> np.ndarray:
@@ -248,28 +243,6 @@ table {{ border-collapse: collapse; }} th, td {{ border: 1px solid #ccc; padding
     return path
 
 
-def write_json(path: str, obj) -> str:
-    """JSON with numpy scalars/arrays converted; NaN written as null (valid JSON for every reader)."""
-
-    def clean(x):
-        if isinstance(x, dict):
-            return {str(k): clean(v) for k, v in x.items()}
-        if isinstance(x, (list, tuple, np.ndarray)):
-            return [clean(v) for v in (x.tolist() if isinstance(x, np.ndarray) else x)]
-        if isinstance(x, (np.floating, float)):
-            return None if not np.isfinite(x) else float(x)
-        if isinstance(x, np.integer):
-            return int(x)
-        if isinstance(x, np.bool_):
-            return bool(x)
-        return x
-
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(clean(obj), f, indent=2)
-        f.write("\n")
-    return path
-
-
 # ------------------------------------------------------------------------------------ a trained model
 
 
@@ -288,11 +261,8 @@ def render_outputs(model, params, dataset, out_dir: str, num_show: int = 6, batc
                    hard=None, max_animation_frames: int = 64) -> list[tuple[str, str]]:
     """Every picture of a trained model on its evaluation frames into out_dir -> [(caption, file name)].
 
-    hard: evaluate.hard_outputs(..., keep_layers=num_show) when the caller already ran the model.
+    hard: inference.hard_outputs(..., keep_layers=num_show) when the caller already ran the model.
     """
-    from . import metrics
-    from .evaluate import eval_indices, hard_outputs
-
     os.makedirs(out_dir, exist_ok=True)
     indices, split = eval_indices(dataset)
     if hard is None:
@@ -354,9 +324,6 @@ def render_outputs(model, params, dataset, out_dir: str, num_show: int = 6, batc
 
 def render_workdir(workdir: str, out_dir: str, num_show: int = 6, batch_size: int = 16) -> list[tuple[str, str]]:
     """The pictures of a training workdir's latest checkpoint, plus an index.html showing them."""
-    from .data import load_dataset
-    from .train import load_workdir
-
     cfg, model, params = load_workdir(workdir)
     dataset = load_dataset(cfg.data, cfg.canvas)
     figures = render_outputs(model, params, dataset, out_dir, num_show, batch_size, seed=int(cfg.train.seed))

@@ -26,19 +26,10 @@ def _plain(options) -> dict:
 
 def data_config(data_cfg):
     """`data_cfg` (a config's data section, or a plain dict of some of its fields) over the defaults of
-    spritejax.configs.base_config().data, the one place data options and their defaults are declared."""
-    from spritejax.configs import base_config
+    spritejax.config.base_config().data, the one place data options and their defaults are declared."""
+    from spritejax.config import conform
 
-    full = base_config().data
-    given = _plain(data_cfg)
-    unknown = sorted(set(given) - set(full.keys()))
-    if unknown:
-        raise UserError(f"unknown data option(s) {', '.join(unknown)}; known: {', '.join(sorted(full.keys()))}")
-    try:
-        full.update(given)
-    except (TypeError, ValueError) as e:
-        raise UserError(f"bad data option: {e}") from None
-    return full
+    return conform({"data": _plain(data_cfg)}, "data options").data
 
 
 def load_dataset(data_cfg, canvas_hw) -> Dataset:

@@ -268,12 +268,12 @@ def test_a_track_that_cannot_carry_nnpfc_sei_is_refused_and_left_as_it_was(tmp_p
 
 
 def test_the_refusal_is_one_user_error_line_in_spritejax_export(tmp_path):
-    from spritejax import configs, export
+    from spritejax import config, export
     from spritejax.errors import UserError
 
     f = bmff.parse(_ffmpeg(tmp_path / "mp4v.mp4", "-c:v", "mpeg4"))
     with pytest.raises(UserError, match="^cannot add the model: track 1 cannot carry NNPFC SEI") as e:
-        export._add_model(f, BITSTREAM, configs.load("tiny"), embedded=True)
+        export._add_model(f, BITSTREAM, config.load("tiny"), embedded=True)
     assert "\n" not in str(e.value)
 
 

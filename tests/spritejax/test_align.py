@@ -103,10 +103,10 @@ def test_match_gains_equal_their_definition():
 
 def _teacher_setup(frames, sprite_kk4):
     """A 1-layer pixels model whose entry 2 is sprite_kk4 and entry 1 a grey box, and its output on frames."""
-    from spritejax import configs
+    from spritejax import config
     from spritejax.model import SpriteModel
 
-    cfg = configs.load("tiny", ["model.generator='pixels'", "model.num_sprites=4", f"model.bg_color=({BG}, {BG}, {BG})",
+    cfg = config.load("tiny", ["model.generator='pixels'", "model.num_sprites=4", f"model.bg_color=({BG}, {BG}, {BG})",
                                 "model.layers=1"])
     model = SpriteModel.from_config(cfg)
     params = model.init(jax.random.key(0))

@@ -34,7 +34,7 @@ def snapshot(*paths):
 def _broken_config(tmp_path, get_config_source: str, pattern: str):
     """A `train --config mine.py` case whose get_config part is `get_config_source`."""
     path = tmp_path / "mine.py"
-    path.write_text("from spritejax.configs import base_config\n\n" + get_config_source)
+    path.write_text("from spritejax.config import base_config\n\n" + get_config_source)
     workdir = tmp_path / "run"
     return ["train", "--config", str(path), "--workdir", str(workdir)], pattern, [path, workdir]
 
@@ -96,11 +96,11 @@ def checkpoints_folder_read_only(tmp_path):
 def resume_with_a_reshaping_override(tmp_path):
     """The refusal comes before any checkpoint is read, so a recorded config beside a step folder is workdir
     enough; the message names old → new and never advises deleting a checkpoint."""
-    from spritejax import configs
+    from spritejax import config
 
     workdir = tmp_path / "run"
     (workdir / "checkpoints" / "2").mkdir(parents=True)
-    (workdir / "config.json").write_text(configs.to_json(configs.load("tiny")))
+    (workdir / "config.json").write_text(config.to_json(config.load("tiny")))
     return (["train", "--workdir", str(workdir), "--set", "model.num_sprites=16", "--no-progress"],
             r"run was trained with another config: model\.num_sprites 8 → 16; a resume cannot change these"
             r"(?!.*delete)", [workdir])

@@ -345,15 +345,15 @@ def test_atari_source_runs():
 
 
 def test_data_options_come_from_the_config_schema(tmp_path):
-    from spritejax import configs
+    from spritejax import config
 
     small = _write_pngs(tmp_path / "small", [np.zeros((6, 30, 3), np.uint8)])
     with pytest.raises(UserError, match="data.allow_upscale=True"):
-        load_dataset(configs.load("tiny", ["data.source=folder", f"data.path={small}"]).data, (8, 8))
-    cfg = configs.load("tiny", ["data.source=folder", f"data.path={small}", "data.allow_upscale=True",
+        load_dataset(config.load("tiny", ["data.source=folder", f"data.path={small}"]).data, (8, 8))
+    cfg = config.load("tiny", ["data.source=folder", f"data.path={small}", "data.allow_upscale=True",
                                 "data.resize=nearest", "data.fit=stretch", "data.holdout=0.0"])
     assert load_dataset(cfg.data, (8, 8)).frames_nhw3.shape == (1, 8, 8, 3)
-    with pytest.raises(UserError, match="unknown data option.*resise"):
+    with pytest.raises(UserError, match="unknown field .data.resise"):
         load_dataset({"source": "folder", "path": str(small), "resise": "nearest"}, (8, 8))
     with pytest.raises(UserError, match="unknown data.atari option.*frameskip"):
         load_dataset({"source": "atari", "num_frames": 2, "atari": {"frameskip": 2}}, (8, 8))

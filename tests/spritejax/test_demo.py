@@ -13,7 +13,7 @@ import pytest
 import bmff
 from bmff import amd1, validate
 from spritejax import cli, demo, export, nnr
-from spritejax.train import load_workdir
+from spritejax.checkpoint import load_workdir
 
 REPORT_KEYS = {"psnr_soft", "psnr_hard", "psnr_hard_transform_soft", "psnr_hard_transform_hard",
                "psnr_background_only", "iou_multiclass", "iou_binary", "iou_per_class", "assignment",

@@ -15,7 +15,7 @@ import pytest
 import bmff
 from bmff import validate
 from bmff.nnr_units import NNR_PT_FLOAT, NNR_PT_RAW_FLOAT, CompressedDataUnit, ModelParameterSetUnit
-from spritejax import configs, export
+from spritejax import config, export
 from spritejax.errors import UserError
 from spritejax.model import SpriteModel
 
@@ -23,7 +23,7 @@ from spritejax.model import SpriteModel
 @pytest.fixture(scope="module")
 def trained():
     """Tiny-config parameters (init, then jittered so no tensor keeps its initial value)."""
-    cfg = configs.load("tiny")
+    cfg = config.load("tiny")
     model = SpriteModel.from_config(cfg)
     params = model.init(jax.random.key(3))
     leaves, tree = jax.tree.flatten(params)
@@ -57,7 +57,7 @@ def test_standalone_round_trip_is_bit_identical(trained, tmp_path):
     f = bmff.parse(tmp_path / "model.mp4")
     assert [x for x in validate.run_checks(f) if x.severity == "error"] == []
     cfg2, model2, params2 = export.load(tmp_path / "model.mp4")
-    assert configs.to_json(cfg2) == configs.to_json(cfg)
+    assert config.to_json(cfg2) == config.to_json(config.resolved(cfg))
     assert _same_params(params, params2)
     assert np.array_equal(_render(model, params)[0], _render(model2, params2)[0])
 
@@ -99,7 +99,7 @@ def test_embedded_file_validates_and_update_applies(trained, tmp_path):
     tuned = jax.tree.map(lambda x: x, params)
     tuned["dictionary"] = jax.tree.map(lambda x: x + 0.01, params["dictionary"])
     updated = tmp_path / "updated.mp4"
-    tuned_cfg = configs.from_json(configs.to_json(cfg))
+    tuned_cfg = config.resolved(cfg)  # a copy
     tuned_cfg.train.num_steps += 1  # the update's own config (a fine-tune run) is what load returns
     up = export.export(tuned_cfg, model, tuned, updated, base=out)
     assert 0 < up.tensors < report.tensors
@@ -159,7 +159,7 @@ def test_clear_errors(trained, tmp_path):
     (tmp_path / "cut.mp4").write_bytes(data[: len(data) // 2])
     with pytest.raises(UserError):
         export.load(tmp_path / "cut.mp4")
-    other = configs.load("tiny", ["model.num_sprites=5"])  # the config item disagrees with the tensors
+    other = config.load("tiny", ["model.num_sprites=5"])  # the config item disagrees with the tensors
     f = bmff.File([bmff.boxes.file.FileTypeBox("iso8", 0, ["iso8"])])
     export._add_model(f, export.units_to_bytes(export.nnr.encode(export._tensors(model, params))), other)
     (tmp_path / "mismatch.mp4").write_bytes(f.to_bytes())
@@ -176,7 +176,7 @@ def test_import_names_the_nnr_units_it_cannot_read(tmp_path):
                                     topology_elem_id="v", tensor_dimensions=[2], payload=bytes(8),
                                     general_profile_idc=1))
     f = bmff.File([bmff.boxes.file.FileTypeBox("iso8", 0, ["iso8"])])
-    export._add_model(f, export.units_to_bytes(units), configs.load("tiny"))
+    export._add_model(f, export.units_to_bytes(units), config.load("tiny"))
     (tmp_path / "other.mp4").write_bytes(f.to_bytes())
     with pytest.raises(UserError, match=r"NNR item 1: 1 NNR unit could not be read: unit 4 \(NNR_NDU, .*codebook"):
         export.load(tmp_path / "other.mp4")

@@ -143,16 +143,16 @@ def test_user_errors(tmp_path):
 def test_unedited_decomposition_of_a_real_model_matches_its_hard_reconstruction():
     import jax
 
-    from spritejax import configs
+    from spritejax import config
     from spritejax.data import synthetic
-    from spritejax.evaluate import frame_keys
+    from spritejax.inference import EVAL_STREAM, frame_keys
     from spritejax.model import SpriteModel
 
-    cfg = configs.load("tiny", ["canvas=(16, 16)"])
+    cfg = config.load("tiny", ["canvas=(16, 16)"])
     model = SpriteModel.from_config(cfg)
     frames = synthetic.generate(2, (16, 16), seed=1, sprite_size=8).frames_nhw3
     params = model.init(jax.random.key(0), frames)
-    keys = frame_keys(0, np.arange(2))
+    keys = frame_keys(0, EVAL_STREAM, np.arange(2))
     decs = edit.decompose(model, params, frames, keys)
     expected = np.asarray(model.apply(params, frames, keys, mode="hard").recon_bhw3)
     sprites = model.decode_sprites(params)

@@ -16,7 +16,7 @@ import jax
 import numpy as np
 import pytest
 
-from spritejax import cli, configs, train
+from spritejax import checkpoint, cli, config, train, train_state
 from spritejax.data import global_indices, load_dataset
 from spritejax.errors import UserError
 from spritejax.model import SpriteModel
@@ -26,7 +26,7 @@ BASE = ["data.num_frames=16", "data.holdout=0.0", "train.sample_every=0", "train
 
 
 def tiny(*overrides):
-    return configs.load("tiny", [*BASE, *overrides])
+    return config.load("tiny", [*BASE, *overrides])
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +41,7 @@ def reference_run(tmp_path_factory, dataset):
     workdir = tmp_path_factory.mktemp("uninterrupted")
     result = train.train(tiny("train.num_steps=16"), workdir, progress=False, dataset=dataset)
     assert result["step"] == 16 and not result["interrupted"]
-    _, _, params = train.load_workdir(workdir)
+    _, _, params = checkpoint.load_workdir(workdir)
     return workdir, params
 
 
@@ -70,7 +70,7 @@ def test_training_drives_reconstruction_error_down(tmp_path, dataset):
     assert (tmp_path / "samples" / f"step_{steps:07d}.png").is_file()
     assert any(p.name.startswith("events.out.tfevents") for p in (tmp_path / "tensorboard").iterdir())
     assert sorted(int(p.name) for p in (tmp_path / "checkpoints").iterdir() if p.name.isdigit()) == [150, 300]
-    assert configs.from_json((tmp_path / "config.json").read_text()).train.num_steps == steps
+    assert config.from_json((tmp_path / "config.json").read_text()).train.num_steps == steps
 
 
 def _flat(params):
@@ -83,9 +83,9 @@ def _on_1_and_8_devices(dataset, steps):
     assert jax.device_count() == 8  # tests/conftest.py fakes eight CPU devices
     cfg = tiny()
     model = SpriteModel.from_config(cfg)
-    initial = jax.device_get(train._jit_init(model, train._optim_args(cfg),
+    initial = jax.device_get(train_state.jit_init(model, train_state.optim_args(cfg),
                                              jax.NamedSharding(train.data_mesh(8), jax.P()))(
-        np.int32(0), train.kmeans_frames(dataset, 0)))  # host copy: each mesh gets fresh (donatable) buffers
+        np.int32(0), train_state.kmeans_frames(dataset, 0)))  # host copy: each mesh gets fresh (donatable) buffers
     runs = []
     for devices in (1, 8):
         mesh = jax.make_mesh((devices,), ("data",), axis_types=(jax.sharding.AxisType.Auto,),
@@ -157,7 +157,7 @@ def test_preempted_run_resumes_to_the_uninterrupted_parameters(tmp_path, dataset
     # Resume through the CLI, without --config: the workdir's config.json is the config.
     assert cli.main(["train", "--workdir", str(tmp_path), "--no-progress"]) == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["step"] == 16
-    _, _, params = train.load_workdir(tmp_path)
+    _, _, params = checkpoint.load_workdir(tmp_path)
     assert_trees_close(params, reference_params, rtol=0, atol=1e-6)
     steps = [row["step"] for row in read_metrics(tmp_path)]
     assert steps == sorted(steps) and steps[-1] == 16
@@ -176,7 +176,7 @@ def test_stop_at_and_resume_with_a_longer_schedule(tmp_path, dataset, reference_
     # one refresh per 30 s between
     bar = capsys.readouterr().err
     assert bar.count("\r") <= 5 + (time.monotonic() - started) // 30 and "16/16" in bar, bar
-    cfg, _, params = train.load_workdir(tmp_path)
+    cfg, _, params = checkpoint.load_workdir(tmp_path)
     assert cfg.train.num_steps == 16
     assert_trees_close(params, reference_params, rtol=0, atol=1e-6)
 
@@ -192,7 +192,7 @@ def test_non_finite_loss_stops_and_names_the_step(tmp_path, dataset, reference_r
     bad = type(dataset)(frames_nhw3=frames)
     with pytest.raises(UserError, match=r"non-finite .* at step 18\b.*last good checkpoint: step 17"):
         train.train(cfg, tmp_path, progress=False, dataset=bad)
-    _, _, params = train.load_workdir(tmp_path)
+    _, _, params = checkpoint.load_workdir(tmp_path)
     assert all(np.isfinite(np.asarray(x)).all() for x in jax.tree.leaves(params))
     assert max(int(p.name) for p in (tmp_path / "checkpoints").iterdir() if p.name.isdigit()) == 17
 
@@ -200,7 +200,7 @@ def test_non_finite_loss_stops_and_names_the_step(tmp_path, dataset, reference_r
 def test_reading_a_workdir_logs_no_orbax_read_only_warnings(reference_run, caplog):
     reference_dir, _ = reference_run
     with caplog.at_level(logging.INFO):
-        train.load_workdir(reference_dir)
+        checkpoint.load_workdir(reference_dir)
     assert not [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
 
 
@@ -212,7 +212,7 @@ def test_corrupt_partial_and_missing_checkpoints(tmp_path, dataset, reference_ru
     # A save killed half way leaves orbax's temporary folder: it is ignored, the last finished step loads.
     (ckpt_dir / "20.orbax-checkpoint-tmp-1234").mkdir()
     (ckpt_dir / "20.orbax-checkpoint-tmp-1234" / "junk").write_bytes(b"\0" * 10)
-    cfg, _, params = train.load_workdir(workdir)
+    cfg, _, params = checkpoint.load_workdir(workdir)
     assert cfg.train.num_steps == 16
     assert_trees_close(params, reference_params, rtol=0, atol=0)
 
@@ -220,16 +220,16 @@ def test_corrupt_partial_and_missing_checkpoints(tmp_path, dataset, reference_ru
         if path.is_file() and path.stat().st_size > 0:
             path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
     with pytest.raises(UserError, match=r"checkpoint .*16 is unreadable") as error:
-        train.load_workdir(workdir)
+        checkpoint.load_workdir(workdir)
     assert "delete" not in str(error.value)  # never advise throwing away work
     with pytest.raises(UserError, match="unreadable"):
         train.train(tiny("train.num_steps=20"), workdir, progress=False, dataset=dataset)
 
     with pytest.raises(UserError, match="no config.json"):
-        train.load_workdir(tmp_path / "nowhere")
+        checkpoint.load_workdir(tmp_path / "nowhere")
     shutil.rmtree(ckpt_dir)
     with pytest.raises(UserError, match="no checkpoints"):
-        train.load_workdir(workdir)
+        checkpoint.load_workdir(workdir)
 
 
 @pytest.mark.slow
@@ -255,7 +255,7 @@ def test_two_processes_on_loopback_match_one(tmp_path, reference_run):
              for i in range(2)]
     outputs = [p.communicate(timeout=600)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outputs
-    _, _, params = train.load_workdir(tmp_path)
+    _, _, params = checkpoint.load_workdir(tmp_path)
     assert all(np.isfinite(np.asarray(x)).all() for x in jax.tree.leaves(params))
     ours, reference = read_metrics(tmp_path), read_metrics(reference_dir)
     assert [r["step"] for r in ours] == [r["step"] for r in reference]
@@ -269,7 +269,7 @@ def test_a_relative_data_path_is_recorded_absolute(tmp_path, monkeypatch, datase
     monkeypatch.chdir(tmp_path)
     cfg = tiny("train.num_steps=1", "data.source=folder", "data.path=frames")
     train.train(cfg, "run", progress=False, dataset=dataset)
-    recorded = train.load_config(tmp_path / "run").data.path
+    recorded = checkpoint.load_config(tmp_path / "run").data.path
     assert recorded == str(tmp_path / "frames") and cfg.data.path == "frames"
 
 
@@ -284,12 +284,12 @@ def test_resume_refuses_a_config_that_reshapes_and_records_one_that_may_change(t
         train.train(tiny("train.num_steps=16", "model.num_sprites=16", "model.k=16"), tmp_path, progress=False)
     assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
     train.train(tiny("train.num_steps=20", "optim.lr=0.002"), tmp_path, progress=False, stop_at=16)
-    marker = {"step": 16, "config_change": {"optim.lr": [train.load_config(reference_dir).optim.lr, 0.002],
+    marker = {"step": 16, "config_change": {"optim.lr": [checkpoint.load_config(reference_dir).optim.lr, 0.002],
                                             "train.num_steps": [16, 20]}}
     assert read_metrics(tmp_path)[-1] == marker
     history = (tmp_path / "config_history.jsonl").read_text().splitlines()
     assert [json.loads(line) for line in history] == [marker]
-    assert train.load_config(tmp_path).train.num_steps == 20
+    assert checkpoint.load_config(tmp_path).train.num_steps == 20
 
 
 def test_resume_drops_metrics_logged_past_the_restored_step(tmp_path, dataset):

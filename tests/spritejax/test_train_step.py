@@ -5,20 +5,20 @@ import jax
 import numpy as np
 import pytest
 
-from spritejax import configs, train
+from spritejax import config, train, train_state
 from spritejax.data import load_dataset
 from spritejax.model import SpriteModel
 
 
 @pytest.fixture(scope="module")
 def setup():
-    cfg = configs.load("tiny", ["data.num_frames=8", "data.holdout=0.0"])
+    cfg = config.load("tiny", ["data.num_frames=8", "data.holdout=0.0"])
     dataset = load_dataset(cfg.data, cfg.canvas)
     model = SpriteModel.from_config(cfg)
     mesh = jax.make_mesh((1,), ("data",), axis_types=(jax.sharding.AxisType.Auto,), devices=jax.devices()[:1])
     replicated = jax.NamedSharding(mesh, jax.P())
-    initial = jax.device_get(train._jit_init(model, train._optim_args(cfg), replicated)(
-        np.int32(0), train.kmeans_frames(dataset, 0)))
+    initial = jax.device_get(train_state.jit_init(model, train_state.optim_args(cfg), replicated)(
+        np.int32(0), train_state.kmeans_frames(dataset, 0)))
     return cfg, dataset, model, mesh, initial
 
 
@@ -34,7 +34,7 @@ def _step(setup, frames, seed, lambda_beta, hard_mix):
 
 def test_changing_lambda_beta_seed_or_hard_mix_never_recompiles(setup):
     cfg, dataset, model, mesh, _ = setup
-    other = configs.load("tiny", ["train.seed=7", "loss.lambda_beta=0.5", "loss.lambda_beta_finetune=0.3"])
+    other = config.load("tiny", ["train.seed=7", "loss.lambda_beta=0.5", "loss.lambda_beta_finetune=0.3"])
     assert train.make_train_step(model, other, mesh) is train.make_train_step(model, cfg, mesh)
     step = train.make_train_step(model, cfg, mesh)
     for seed, lambda_beta, hard_mix in ((0, 0.002, 0.0), (7, 0.1, 1.0), (123, 0.5, 0.0)):

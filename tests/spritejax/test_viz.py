@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from spritejax import viz
+from spritejax import inference, reports, viz
 
 
 def test_checkerboard_pattern():
@@ -49,7 +49,7 @@ def test_tile_layout():
 def test_used_sprites_counts_only_switched_on():
     ids = np.array([[[[0, 1], [2, 2]]], [[[2, 4, ], [0, 0]]]])  # b=2, l=1, 2×2
     switches = np.array([[[[0.9, 0.2], [0.6, 0.7]]], [[[0.1, 0.8], [0.4, 0.51]]]])
-    counts = viz.used_sprites(ids, switches, num_sprites=6)
+    counts = inference.used_sprites(ids, switches, num_sprites=6)
     np.testing.assert_array_equal(counts, [2, 0, 2, 0, 1, 0])
 
 
@@ -141,6 +141,6 @@ def test_index_html_and_json(tmp_path):
     text = open(page).read()
     assert '<img src="sheet.png"' in text and "sheet &amp; co" in text and "Demo &lt;1&gt;" in text
     assert "31.23" in text and "binary: 0.5" in text and "trained 10 steps" in text
-    path = viz.write_json(str(tmp_path / "m.json"), {"a": np.float32(1.5), "b": np.arange(3), "c": float("nan"),
+    path = reports.write_json(str(tmp_path / "m.json"), {"a": np.float32(1.5), "b": np.arange(3), "c": float("nan"),
                                                      "d": (np.int64(2), np.bool_(True))})
     assert json.load(open(path)) == {"a": 1.5, "b": [0, 1, 2], "c": None, "d": [2, True]}

@@ -65,11 +65,11 @@ def test_typical_keeps_every_recurring_pose_most_frequent_first_and_blends_last(
 
 
 def test_warm_start_puts_the_scene_objects_in_the_dictionary():
-    from spritejax import configs
+    from spritejax import config
     from spritejax.model import SpriteModel
     import jax
 
-    cfg = configs.load("tiny", ["model.generator='pixels'", "model.num_sprites=4", "model.bg_color=(0.2, 0.4, 0.8)"])
+    cfg = config.load("tiny", ["model.generator='pixels'", "model.num_sprites=4", "model.bg_color=(0.2, 0.4, 0.8)"])
     model = SpriteModel.from_config(cfg)
     red, green = _sprite(3, 4, (0.9, 0.1, 0.1)), _sprite(2, 2, (0.1, 0.9, 0.1))
     frames = _frames([(f, red, 3 + f, 5) for f in range(6)] + [(f, green, 20, 2 + 3 * f) for f in range(6)], n=6)

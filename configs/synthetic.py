@@ -1,6 +1,6 @@
 """The synthetic sprite game with ground truth (spritejax.data.synthetic) at the paper's model size."""
 
-from . import base_config
+from spritejax.config import base_config
 
 
 def get_config():

@@ -1,6 +1,6 @@
 """Seconds on a CPU: a 32² synthetic game, k=8, 8 sprites, d=16. For tests and smoke runs."""
 
-from . import base_config
+from spritejax.config import base_config
 
 
 def get_config():

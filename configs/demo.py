@@ -12,7 +12,7 @@ on a laptop CPU with the fast-learning options (docs/model.md "Learning fast", e
 - `straight_through_steps=200`: the last steps train on the hard decomposition that test time shows.
 """
 
-from . import base_config
+from spritejax.config import base_config
 
 
 def get_config():

@@ -3,7 +3,7 @@
 Point data.path at a folder of frames or a video: `--set data.path=/data/mario.mp4 --set data.source=video`.
 """
 
-from . import base_config
+from spritejax.config import base_config
 
 
 def get_config():

@@ -2,7 +2,7 @@
 the §2.4 translation network, random dictionary, λBeta 0.002 then 0.1 for the last 10k of 210k steps at lr 1e-4.
 Kept as the baseline every learning-speed option in docs/model.md is measured against."""
 
-from . import base_config
+from spritejax.config import base_config
 
 
 def get_config():

@@ -1,8 +1,11 @@
-"""Experiment configs: `spritejax/configs/<name>.py` modules with `get_config() -> ConfigDict`.
+"""The config schema and the one loader.
 
-`load(name_or_path, overrides)` is the one way the CLI and the library turn a config name (`tiny`), or a path
-to any python file with a `get_config()`, plus `key.path=value` overrides, into a ConfigDict. Every named config
-starts from `base_config()` (the paper's defaults) and changes only what differs, so the schema lives here.
+`base_config()` declares every field any code reads, with its default (the paper's) and so its type. The
+experiment configs are the top-level `configs/<name>.py:get_config()` files (shipped in the wheel as
+`spritejax.configs`); each starts from `base_config()` and changes only what differs. `load(name_or_path,
+overrides)` is the one way the CLI and the library turn a name (`tiny`) or a path to any python file with a
+`get_config()`, plus `key.path=value` overrides, into a config: conformed to the schema (missing fields at their
+defaults, unknown ones an error) and locked, so a misspelt field set later fails instead of adding a field.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import pathlib
 
 import ml_collections
 
-from ..errors import UserError
+from .errors import UserError
 
 NAMES = ("tiny", "demo", "synthetic", "paper", "mario", "space_invaders", "natural")
 
@@ -30,8 +33,8 @@ def base_config() -> ml_collections.ConfigDict:
     cfg.model.layers = 2
     cfg.model.num_sprites = 150
     cfg.model.latent_dim = 128
-    # ±k/4 px = half a cell as the reference code (the paper says k/2); follows k unless set explicitly.
-    cfg.model.offset_bound = (cfg.model.get_ref("k") * 0.25).to_float()
+    # ±px; None: k/4 = half a cell as the reference code (the paper says k/2)
+    cfg.model.offset_bound = None
     cfg.model.background = "solid"  # 'solid' | 'texture'
     cfg.model.texture_size = None  # (Ht, Wt) >= canvas for 'texture'
     cfg.model.bg_color = None  # None: k-means over training frames
@@ -105,39 +108,104 @@ OPEN_SECTIONS = frozenset({"data.synthetic", "data.atari"})
 
 
 def load(name_or_path: str, overrides=()) -> ml_collections.ConfigDict:
-    """Config by name (`tiny`) or path (`x.py`), with `a.b=value` overrides applied in order."""
+    """Config by name (`tiny`) or path (`x.py`), conformed to the schema, `a.b=value` overrides applied in order,
+    then locked."""
     module = _import_config_module(str(name_or_path))
     get_config = getattr(module, "get_config", None)
     if not callable(get_config):
         raise UserError(f"config {name_or_path!r} has no get_config() function")
     try:
-        cfg = get_config()
+        given = get_config()
     except UserError:
         raise
     except Exception as e:  # a mistake in the user's config file: its line, not a traceback
         raise UserError(f"config {name_or_path}: get_config() failed: {_where(e, module)}") from None
+    cfg = conform(given, f"config {name_or_path}")
     for item in overrides:
         apply_override(cfg, item)
+    return _locked(cfg)
+
+
+def conform(given, what: str = "config") -> ml_collections.ConfigDict:
+    """`given` (a ConfigDict or nested mapping holding some of the fields) over `base_config()`: a fresh, unlocked
+    config with every field, each of its declared type; an unknown field is a UserError naming the known ones."""
+    full = base_config()
+    _merge(full, given, "", what)
+    return full
+
+
+def resolved(cfg, what: str = "config") -> ml_collections.ConfigDict:
+    """A locked copy of `cfg` with the derived defaults written out (`model.offset_bound` None → k/4): what a
+    workdir's config.json and an exported model record, so a later change of a default cannot change them."""
+    out = conform(cfg, what)
+    if out.model.offset_bound is None:
+        out.model.offset_bound = out.model.k / 4
+    return _locked(out)
+
+
+def _merge(node: ml_collections.ConfigDict, given, prefix: str, what: str) -> None:
+    if not isinstance(given, (dict, ml_collections.ConfigDict)):
+        raise UserError(f"{what}: {prefix.rstrip('.') or 'the config'} must be a section (a ConfigDict), "
+                        f"got {given!r}")
+    for key, value in given.items():
+        name = prefix + key
+        if key not in node and prefix.rstrip(".") not in OPEN_SECTIONS:
+            raise UserError(f"{what}: unknown field {name!r}; known here: {', '.join(sorted(node.keys()))}")
+        if key in node and isinstance(node[key], ml_collections.ConfigDict):
+            _merge(node[key], value, name + ".", what)
+        else:
+            _set(node, key, value, name, what)
+
+
+def _set(node: ml_collections.ConfigDict, key: str, value, name: str, what: str) -> None:
+    if isinstance(value, list):
+        value = tuple(value)
+    try:
+        if name in FLEXIBLE_TYPES and key in node:  # the old value's type does not bind the new one
+            with node.unlocked():
+                del node[key]
+                node[key] = value
+        else:
+            node[key] = value
+    except (TypeError, ValueError) as e:
+        raise UserError(f"{what}: {e}") from None
+
+
+def _locked(cfg: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    cfg.lock()
+    for section in OPEN_SECTIONS:  # generator options: the generator validates their names
+        node = cfg
+        for part in section.split("."):
+            node = node[part]
+        node.unlock()
     return cfg
+
+
+def named_config_dir() -> pathlib.Path:
+    """The named configs' folder: `spritejax/configs` where a wheel installed them, else the top-level configs/
+    of the source tree this module runs from (a checkout, installed editable or not)."""
+    here = pathlib.Path(__file__).resolve().parent
+    installed = here / "configs"
+    return installed if (installed / "__init__.py").is_file() else here.parent / "configs"
 
 
 def _import_config_module(name_or_path: str):
     path = pathlib.Path(name_or_path)
-    if path.suffix == ".py" or "/" in name_or_path:
-        if not path.is_file():
-            raise UserError(f"config file not found: {name_or_path}")
-        spec = importlib.util.spec_from_file_location(f"_spritejax_config_{path.stem}", path)
-        module = importlib.util.module_from_spec(spec)
-        try:
-            spec.loader.exec_module(module)
-        except SyntaxError as e:
-            raise UserError(f"config file {name_or_path}, line {e.lineno}: syntax error: {e.msg}") from None
-        except Exception as e:
-            raise UserError(f"config file {name_or_path} failed to import: {_where(e, module)}") from None
-        return module
-    if name_or_path not in NAMES:
-        raise UserError(f"unknown config {name_or_path!r}; known: {', '.join(NAMES)} (or a path to a .py file)")
-    return importlib.import_module(f"{__name__}.{name_or_path}")
+    if path.suffix != ".py" and "/" not in name_or_path:
+        if name_or_path not in NAMES:
+            raise UserError(f"unknown config {name_or_path!r}; known: {', '.join(NAMES)} (or a path to a .py file)")
+        path = named_config_dir() / f"{name_or_path}.py"
+    if not path.is_file():
+        raise UserError(f"config file not found: {path}")
+    spec = importlib.util.spec_from_file_location(f"_spritejax_config_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as e:
+        raise UserError(f"config file {name_or_path}, line {e.lineno}: syntax error: {e.msg}") from None
+    except Exception as e:
+        raise UserError(f"config file {name_or_path} failed to import: {_where(e, module)}") from None
+    return module
 
 
 def _where(error: Exception, module) -> str:
@@ -173,15 +241,7 @@ def apply_override(cfg: ml_collections.ConfigDict, item: str) -> None:
             raise UserError(f"override {item!r}: {'.'.join(parents[: i + 1])!r} is not a config section")
     if leaf not in node and ".".join(parents) not in OPEN_SECTIONS:
         raise UserError(f"override {item!r}: unknown key {key!r}; known here: {', '.join(sorted(node.keys()))}")
-    value = parse_value(text.strip())
-    if isinstance(value, list):
-        value = tuple(value)
-    try:
-        if key in FLEXIBLE_TYPES:  # the old value's type does not bind the new one
-            del node[leaf]
-        setattr(node, leaf, value)
-    except (TypeError, ValueError) as e:
-        raise UserError(f"override {item!r}: {e}") from None
+    _set(node, leaf, parse_value(text.strip()), key, f"override {item!r}")
 
 
 def to_json(cfg: ml_collections.ConfigDict) -> str:
@@ -189,7 +249,8 @@ def to_json(cfg: ml_collections.ConfigDict) -> str:
 
 
 def from_json(text: str) -> ml_collections.ConfigDict:
-    """Inverse of to_json; JSON arrays come back as tuples (configs hold no lists)."""
+    """A recorded config (to_json's text: a workdir's config.json, an exported model's config item), resolved:
+    the fields added since it was written at their defaults. JSON arrays come back as tuples (configs hold no lists)."""
 
     def tuples(x):
         if isinstance(x, dict):
@@ -198,12 +259,4 @@ def from_json(text: str) -> ml_collections.ConfigDict:
             return tuple(tuples(v) for v in x)
         return x
 
-    return ml_collections.ConfigDict(tuples(json.loads(text)))
-
-
-def with_defaults(cfg: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
-    """A recorded config (a workdir's config.json) with the fields added since it was written at their
-    defaults, so older workdirs still load."""
-    full = base_config()
-    full.update(cfg)
-    return full
+    return resolved(tuples(json.loads(text)), "recorded config")

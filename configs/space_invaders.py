@@ -3,7 +3,7 @@
 With k=16 on a 128² canvas the anchor grid is 16×16 per layer. Frames come from ale-py (extra `atari`).
 """
 
-from . import base_config
+from spritejax.config import base_config
 
 
 def get_config():

@@ -1,6 +1,6 @@
 """Natural images and video (paper §5): λBeta = 0 throughout, soft selection at test time, random 128² crops."""
 
-from . import base_config
+from spritejax.config import base_config
 
 
 def get_config():
