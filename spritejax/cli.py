@@ -1,6 +1,7 @@
-"""`spritejax <command>`: each command lives in the module that does the work, imported only when used.
+"""`spritejax <command>`: each command is a module of spritejax.commands, imported only when used.
 
-A command module provides `add_arguments(parser)` and `run(args) -> int`. User mistakes (bad paths, bad
+A command module provides `add_arguments(parser)` and `run(args) -> int` (`add_<name>_arguments` / `run_<name>`
+where one module serves two commands). User mistakes (bad paths, bad
 configs) surface as `spritejax.errors.UserError` and print one line, never a traceback.
 """
 
@@ -13,12 +14,12 @@ import sys
 from .errors import UserError
 
 COMMANDS = {
-    "demo": ("spritejax.demo", "generate a synthetic game, train, evaluate and write a report"),
-    "train": ("spritejax.train", "train a model from a config into a workdir (resumes if it has a checkpoint)"),
-    "eval": ("spritejax.evaluate", "PSNR and IoU of a trained model, as a JSON report"),
-    "render": ("spritejax.viz", "sprite sheet, reconstructions, layers and segmentation of a trained model"),
-    "export": ("spritejax.export", "write a trained model as NNR items into an MP4 / ISOBMFF file"),
-    "import": ("spritejax.export", "read a model back from an MP4 / ISOBMFF file"),
+    "demo": ("demo", "generate a synthetic game, train, evaluate and write a report"),
+    "train": ("train", "train a model from a config into a workdir (resumes if it has a checkpoint)"),
+    "eval": ("eval", "PSNR and IoU of a trained model, as a JSON report"),
+    "render": ("render", "sprite sheet, reconstructions, layers and segmentation of a trained model"),
+    "export": ("export", "write a trained model as NNR items into an MP4 / ISOBMFF file"),
+    "import": ("export", "read a model back from an MP4 / ISOBMFF file"),
 }
 
 
@@ -30,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, (module, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text)
         if name == chosen:  # import only the module of the command being run
-            mod = importlib.import_module(module)
+            mod = importlib.import_module(f"spritejax.commands.{module}")
             (getattr(mod, f"add_{name}_arguments", None) or mod.add_arguments)(p)
             p.set_defaults(_run=getattr(mod, f"run_{name}", None) or mod.run)
     args = parser.parse_args(argv)

@@ -14,7 +14,6 @@ Figures, all over the held-out frames (the training frames when the split holds 
 from __future__ import annotations
 
 import os
-import sys
 import time
 
 import numpy as np
@@ -22,9 +21,7 @@ import numpy as np
 from . import inference, metrics
 from .checkpoint import load_workdir
 from .data import load_dataset
-from .errors import UserError
-from .inference import NOTHING_LEARNED, eval_indices, hard_outputs, predict
-from .reports import write_json
+from .inference import eval_indices, hard_outputs, predict
 
 
 def evaluate_model(model, params, dataset, batch_size: int = 16, seed: int = 0, hard_main=None) -> dict:
@@ -67,22 +64,3 @@ def evaluate_workdir(workdir: str, batch_size: int = 16) -> dict:
     report["workdir"] = os.path.abspath(workdir)
     report["eval_seconds"] = round(time.perf_counter() - start, 2)
     return report
-
-
-def add_arguments(parser) -> None:
-    parser.add_argument("--workdir", required=True, help="a training workdir (spritejax train --workdir)")
-    parser.add_argument("--out", default=None, help="report path (default: WORKDIR/eval.json)")
-    parser.add_argument("--batch-size", type=int, default=16, help="frames per evaluation batch")
-
-
-def run(args) -> int:
-    if args.batch_size < 1:
-        raise UserError(f"--batch-size must be positive, got {args.batch_size}")
-    report = evaluate_workdir(args.workdir, args.batch_size)
-    path = write_json(args.out or os.path.join(args.workdir, "eval.json"), report)
-    keys = ("psnr_soft", "psnr_hard", "psnr_background_only", "iou_multiclass", "iou_binary", "sprites_used")
-    print(" ".join(f"{k}={report[k]:.4g}" for k in keys if isinstance(report.get(k), (int, float))))
-    print(f"report: {path}")
-    if report.get("active_anchors_per_frame") == 0:
-        print(f"spritejax eval: warning: no anchor is active in hard mode: {NOTHING_LEARNED}", file=sys.stderr)
-    return 0

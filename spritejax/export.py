@@ -11,9 +11,7 @@ a second 'nnr1' item holding only the tensors that changed, with a 'pred' refere
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import json
 import pathlib
 
 import numpy as np
@@ -27,6 +25,7 @@ from bmff.nnr_units import units_to_bytes
 
 from . import config, inference, nnr
 from .checkpoint import load_workdir
+from .data import load_dataset
 from .errors import UserError
 from .metrics import psnr
 from .reports import write_json
@@ -202,58 +201,30 @@ def load(path):
     return cfg, model, jax.tree.map(jax.numpy.asarray, params)
 
 
-# --------------------------------------------------------------------------------------------- CLI
-
-
-def add_export_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--workdir", required=True, help="training workdir (its latest checkpoint is exported)")
-    parser.add_argument("--out", required=True, help="the MP4 / ISOBMFF file to write")
-    parser.add_argument("--video", help="footage MP4 to embed the model in (its video track gets an NNPFC group)")
-    parser.add_argument("--base", help="an exported file: write this model as an incremental update of its model")
-    quant = parser.add_mutually_exclusive_group()
-    quant.add_argument("--qp", type=int, help="quantise at NNR quantisation parameter qp, relative to each tensor's "
-                       "RMS (step ≈ RMS·2^(qp/4); vectors a quarter of it), and DeepCABAC-code the levels; needs "
-                       f"NNCodec (docs/amd1.md). {RECOMMENDED_QP} is ~1/10 of the lossless size at < 0.1 dB on the "
-                       "demo model. Default: lossless float32")
-    quant.add_argument("--psnr-loss", type=float, metavar="DB", help="the coarsest qp (from -10 down in steps of 2) "
-                       "whose hard- and soft-mode PSNR loss on held-out frames is at most DB, e.g. 0.1")
-    parser.add_argument("--no-dq", dest="dq", action="store_false", help="with --qp / --psnr-loss: uniform scalar "
-                        "quantisation instead of dependent (trellis-coded) quantisation")
-    parser.add_argument("--bits", type=int, help=argparse.SUPPRESS)  # replaced by --qp: refused with a pointer
-    parser.add_argument("--frames", type=int, default=16, help="held-out frames re-rendered to measure the PSNR "
-                        "loss (default 16)")
-
-
-def run_export(args) -> int:
-    if args.bits is not None:
-        raise UserError("--bits is gone: NNR quantises by qp, use --qp N (e.g. --qp -38, smaller is finer; "
-                        "docs/amd1.md)")
-    if args.qp is not None:  # before the workdir, whose loading takes a while
-        nnr.check_qp(args.qp, "--qp")
-    if args.psnr_loss is not None and not args.psnr_loss >= 0:
-        raise UserError(f"--psnr-loss {args.psnr_loss} must be a loss in dB, 0 or more")
-    quantise = args.qp is not None or args.psnr_loss is not None
+def export_workdir(workdir, out, video=None, qp: int | None = None, psnr_loss: float | None = None, base=None,
+                   dq: bool = True, frames: int = 16) -> dict:
+    """Export a training workdir's latest checkpoint to `out` (what `spritejax export` does): lossless, at `qp`, or
+    at the coarsest qp whose PSNR loss is at most `psnr_loss` dB. The report is the ExportReport's fields, and for
+    a quantised export the PSNR change on (up to `frames`) held-out frames and the qp search."""
+    quantise = qp is not None or psnr_loss is not None
     if quantise:
         nnr.deepcabac()
-    for path in (args.video, args.base):
+    for path in (video, base):
         if path is not None:
             _check_input(path)
-    cfg, model, params = load_workdir(args.workdir)
-    qp, searched = args.qp, None
+    cfg, model, params = load_workdir(workdir)
+    searched = None
     if quantise:
-        from .data import load_dataset
-
         dataset = load_dataset(cfg.data, cfg.canvas)
-        if args.psnr_loss is not None:
-            qp, searched = search_qp(model, params, dataset, args.psnr_loss, args.frames, args.dq)
-    report = dataclasses.asdict(export(cfg, model, params, args.out, args.video, qp, args.base, args.dq))
+        if psnr_loss is not None:
+            qp, searched = search_qp(model, params, dataset, psnr_loss, frames, dq)
+    report = dataclasses.asdict(export(cfg, model, params, out, video, qp, base, dq))
     if quantise:
-        _, _, params_q = load(args.out)
-        report.update(psnr_change(model, params, params_q, dataset, args.frames, ("hard", "soft")))
+        _, _, params_q = load(out)
+        report.update(psnr_change(model, params, params_q, dataset, frames, ("hard", "soft")))
         if searched is not None:
             report["qp_search"] = searched
-    print(json.dumps(report))
-    return 0
+    return report
 
 
 def _quantised(model, params, qp: int, dq: bool):
@@ -297,22 +268,6 @@ def psnr_change(model, params, params_q, dataset, frames: int, modes=("hard",)) 
         out.update({f"psnr_lossless{suffix}": original, f"psnr_quantized{suffix}": quantized,
                     f"psnr_loss_db{suffix}": original - quantized})
     return out
-
-
-def add_import_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("file", help="an MP4 / ISOBMFF file written by `spritejax export`")
-    parser.add_argument("--sheet", help="also write the model's sprite sheet PNG here")
-
-
-def run_import(args) -> int:
-    cfg, model, params = load(args.file)
-    sizes = {k: int(np.prod(v.shape)) for k, v in nnr.flatten(params).items()}
-    print(json.dumps({"file": args.file, "canvas": list(cfg.canvas), "k": cfg.model.k,
-                      "num_sprites": cfg.model.num_sprites, "tensors": len(sizes), "parameters": sum(sizes.values())}))
-    if args.sheet:
-        sprites = np.asarray(model.decode_sprites(params))
-        save_png(args.sheet, sprite_sheet(sprites, range(len(sprites))))
-    return 0
 
 
 def demo_export(cfg, model, params, dataset, out_dir) -> list[tuple[str, str]]:

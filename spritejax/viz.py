@@ -329,20 +329,3 @@ def render_workdir(workdir: str, out_dir: str, num_show: int = 6, batch_size: in
     figures = render_outputs(model, params, dataset, out_dir, num_show, batch_size, seed=int(cfg.train.seed))
     write_index_html(os.path.join(out_dir, "index.html"), f"spritejax: {os.path.abspath(workdir)}", figures)
     return figures
-
-
-def add_arguments(parser) -> None:
-    parser.add_argument("--workdir", required=True, help="a training workdir (spritejax train --workdir)")
-    parser.add_argument("--out", required=True, help="folder for the PNGs, the GIF and index.html")
-    parser.add_argument("--frames", type=int, default=6, help="evaluation frames to show (default 6)")
-    parser.add_argument("--batch-size", type=int, default=16, help="frames per model batch")
-
-
-def run(args) -> int:
-    if args.frames < 1 or args.batch_size < 1:
-        raise UserError("--frames and --batch-size must be positive")
-    figures = render_workdir(args.workdir, args.out, args.frames, args.batch_size)
-    for _, name in figures:
-        print(os.path.join(args.out, name))
-    print(f"open {os.path.join(args.out, 'index.html')}")
-    return 0
