@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..fields import FOURCC, FieldList
 from ..box import Box, BmffError, Context, FullBox, Reader, Source, Writer, register
 from ..boxes.sample_groups import register_entry
 from ..nnr_units import ModelParameterSetUnit, NnrUnitBase, ParseState, StartUnit, parse_unit
@@ -229,7 +230,7 @@ class NNRConfigurationItemProperty(FullBox):
 
 @register(None, "ipco")
 @dataclass
-class HandlerProperty(Box):
+class HandlerProperty(FieldList, Box):
     """'hdlp': the handler type ('nnet') of an item whose MetaBox has another handler.
 
     The body layout (a bare u32 handler_type, plain Box) is from the registry notes and marked unverified.
@@ -237,10 +238,4 @@ class HandlerProperty(Box):
 
     TYPE = "hdlp"
     handler_type: str = "nnet"
-
-    @classmethod
-    def parse_body(cls, r: Reader, ctx: Context) -> "HandlerProperty":
-        return cls(r.fourcc())
-
-    def build_body(self, w: Writer) -> None:
-        w.fourcc(self.handler_type)
+    FIELDS = (("handler_type", FOURCC),)

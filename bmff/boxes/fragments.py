@@ -10,6 +10,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
+from ..fields import FieldList, LONG, U32
 from ..box import BmffError, ContainerBox, Context, FullBox, Reader, Writer, register
 from .meta import put_uint
 
@@ -30,22 +31,16 @@ class MovieExtendsBox(ContainerBox):
 
 @register()
 @dataclass
-class MovieExtendsHeaderBox(FullBox):
+class MovieExtendsHeaderBox(FieldList, FullBox):
     TYPE = "mehd"
     VERSIONS = (0, 1)
     fragment_duration: int = 0
-
-    @classmethod
-    def parse_body(cls, r: Reader, ctx: Context) -> "MovieExtendsHeaderBox":
-        return cls(r.u64() if ctx.version == 1 else r.u32())
-
-    def build_body(self, w: Writer) -> None:
-        put_uint(w, self.fragment_duration, 8 if self.version == 1 else 4, "mehd fragment_duration")
+    FIELDS = (("fragment_duration", LONG),)
 
 
 @register()
 @dataclass
-class TrackExtendsBox(FullBox):
+class TrackExtendsBox(FieldList, FullBox):
     TYPE = "trex"
     VERSIONS = (0,)
     track_ID: int = 0
@@ -53,15 +48,8 @@ class TrackExtendsBox(FullBox):
     default_sample_duration: int = 0
     default_sample_size: int = 0
     default_sample_flags: int = 0
-
-    @classmethod
-    def parse_body(cls, r: Reader, ctx: Context) -> "TrackExtendsBox":
-        return cls(*r.array("I", 5))
-
-    def build_body(self, w: Writer) -> None:
-        for name in ("track_ID", "default_sample_description_index", "default_sample_duration",
-                     "default_sample_size", "default_sample_flags"):
-            put_uint(w, getattr(self, name), 4, f"trex {name}")
+    FIELDS = (("track_ID", U32), ("default_sample_description_index", U32), ("default_sample_duration", U32),
+              ("default_sample_size", U32), ("default_sample_flags", U32))
 
 
 @register()
@@ -72,17 +60,11 @@ class MovieFragmentBox(ContainerBox):
 
 @register()
 @dataclass
-class MovieFragmentHeaderBox(FullBox):
+class MovieFragmentHeaderBox(FieldList, FullBox):
     TYPE = "mfhd"
     VERSIONS = (0,)
     sequence_number: int = 0
-
-    @classmethod
-    def parse_body(cls, r: Reader, ctx: Context) -> "MovieFragmentHeaderBox":
-        return cls(r.u32())
-
-    def build_body(self, w: Writer) -> None:
-        put_uint(w, self.sequence_number, 4, "mfhd sequence_number")
+    FIELDS = (("sequence_number", U32),)
 
 
 @register()
@@ -127,17 +109,11 @@ class TrackFragmentHeaderBox(FullBox):
 
 @register()
 @dataclass
-class TrackFragmentBaseMediaDecodeTimeBox(FullBox):
+class TrackFragmentBaseMediaDecodeTimeBox(FieldList, FullBox):
     TYPE = "tfdt"
     VERSIONS = (0, 1)
     baseMediaDecodeTime: int = 0  # noqa: N815  (the spec's name)
-
-    @classmethod
-    def parse_body(cls, r: Reader, ctx: Context) -> "TrackFragmentBaseMediaDecodeTimeBox":
-        return cls(r.u64() if ctx.version == 1 else r.u32())
-
-    def build_body(self, w: Writer) -> None:
-        put_uint(w, self.baseMediaDecodeTime, 8 if self.version == 1 else 4, "tfdt baseMediaDecodeTime")
+    FIELDS = (("baseMediaDecodeTime", LONG),)
 
 
 # trun per-sample fields in coding order: flag, field, struct code (composition offsets are signed in v1).
@@ -322,16 +298,10 @@ class TrackFragmentRandomAccessBox(FullBox):
 
 @register()
 @dataclass
-class MovieFragmentRandomAccessOffsetBox(FullBox):
+class MovieFragmentRandomAccessOffsetBox(FieldList, FullBox):
     """'mfro': the size of the enclosing 'mfra', so a reader can find it from the end of the file."""
 
     TYPE = "mfro"
     VERSIONS = (0,)
     size: int = 0
-
-    @classmethod
-    def parse_body(cls, r: Reader, ctx: Context) -> "MovieFragmentRandomAccessOffsetBox":
-        return cls(r.u32())
-
-    def build_body(self, w: Writer) -> None:
-        put_uint(w, self.size, 4, "mfro size")
+    FIELDS = (("size", U32),)

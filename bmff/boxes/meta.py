@@ -10,6 +10,7 @@ import dataclasses
 from array import array
 from dataclasses import dataclass, field
 
+from ..fields import ITEM_ID, FieldList
 from ..box import (Box, BmffError, ContainerBox, Context, FullBox, Reader, Source, Writer, build_boxes, is_fourcc,
                    parse_box, parse_boxes, payload_bytes, register)
 from .file import MediaDataBox
@@ -76,17 +77,11 @@ class MetaBox(Box):
 
 @register()
 @dataclass
-class PrimaryItemBox(FullBox):
+class PrimaryItemBox(FieldList, FullBox):
     TYPE = "pitm"
     VERSIONS = (0, 1)
     item_ID: int = 0
-
-    @classmethod
-    def parse_body(cls, r: Reader, ctx: Context) -> "PrimaryItemBox":
-        return cls(r.uint(_id_size(ctx.version == 1)))
-
-    def build_body(self, w: Writer) -> None:
-        put_uint(w, self.item_ID, _id_size(self.version == 1), "pitm item_ID")
+    FIELDS = (("item_ID", ITEM_ID),)
 
 
 # --------------------------------------------------------------------------------------------- iloc

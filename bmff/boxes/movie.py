@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+from ..fields import FieldList, I16, I32, LONG, U16, U32, array, verbatim
 from ..box import BmffError, Box, ContainerBox, Context, FullBox, Reader, Writer, parse_box, register
 from .tables import fixed_bytes, read_columns, read_long, write_columns, write_long
 
@@ -34,7 +35,7 @@ def _optional_cstring(r: Reader) -> str | None:
 
 @register()
 @dataclass
-class MovieHeaderBox(FullBox):
+class MovieHeaderBox(FieldList, FullBox):
     """'mvhd'. rate is 16.16 and volume 8.8 fixed point, kept as the integers."""
 
     TYPE = "mvhd"
@@ -49,25 +50,9 @@ class MovieHeaderBox(FullBox):
     matrix: list[int] = field(default_factory=_unity)
     pre_defined: bytes = bytes(24)  # bit(32)[6]
     next_track_ID: int = 1
-
-    @classmethod
-    def parse_body(cls, r: Reader, ctx: Context) -> "MovieHeaderBox":
-        v = ctx.version
-        return cls(read_long(r, v), read_long(r, v), r.u32(), read_long(r, v), r.i32(), r.i16(), r.read(10),
-                   r.array("i", 9), r.read(24), r.u32())
-
-    def build_body(self, w: Writer) -> None:
-        v = self.version
-        write_long(w, v, self.creation_time)
-        write_long(w, v, self.modification_time)
-        w.u32(self.timescale)
-        write_long(w, v, self.duration)
-        w.i32(self.rate)
-        w.i16(self.volume)
-        fixed_bytes(w, self.reserved, 10, "mvhd reserved")
-        _write_matrix(w, self.matrix)
-        fixed_bytes(w, self.pre_defined, 24, "mvhd pre_defined")
-        w.u32(self.next_track_ID)
+    FIELDS = (("creation_time", LONG), ("modification_time", LONG), ("timescale", U32), ("duration", LONG),
+              ("rate", I32), ("volume", I16), ("reserved", verbatim(10)), ("matrix", array(I32, 9)),
+              ("pre_defined", verbatim(24)), ("next_track_ID", U32))
 
 
 @register()
@@ -78,7 +63,7 @@ class TrackBox(ContainerBox):
 
 @register()
 @dataclass
-class TrackHeaderBox(FullBox):
+class TrackHeaderBox(FieldList, FullBox):
     """'tkhd'. flags: 1 track_enabled, 2 track_in_movie, 4 track_in_preview, 8 track_size_is_aspect_ratio.
     width and height are 16.16 fixed point, kept as the integers."""
 
@@ -98,28 +83,9 @@ class TrackHeaderBox(FullBox):
     width: int = 0
     height: int = 0
     flags: int = field(default=3, kw_only=True)
-
-    @classmethod
-    def parse_body(cls, r: Reader, ctx: Context) -> "TrackHeaderBox":
-        v = ctx.version
-        return cls(read_long(r, v), read_long(r, v), r.u32(), r.u32(), read_long(r, v), r.read(8), r.i16(),
-                   r.i16(), r.i16(), r.u16(), r.array("i", 9), r.u32(), r.u32())
-
-    def build_body(self, w: Writer) -> None:
-        v = self.version
-        write_long(w, v, self.creation_time)
-        write_long(w, v, self.modification_time)
-        w.u32(self.track_ID)
-        w.u32(self.reserved1)
-        write_long(w, v, self.duration)
-        fixed_bytes(w, self.reserved2, 8, "tkhd reserved")
-        w.i16(self.layer)
-        w.i16(self.alternate_group)
-        w.i16(self.volume)
-        w.u16(self.reserved3)
-        _write_matrix(w, self.matrix)
-        w.u32(self.width)
-        w.u32(self.height)
+    FIELDS = (("creation_time", LONG), ("modification_time", LONG), ("track_ID", U32), ("reserved1", U32),
+              ("duration", LONG), ("reserved2", verbatim(8)), ("layer", I16), ("alternate_group", I16),
+              ("volume", I16), ("reserved3", U16), ("matrix", array(I32, 9)), ("width", U32), ("height", U32))
 
 
 @register()
@@ -297,41 +263,25 @@ class MediaInformationBox(ContainerBox):
 
 @register()
 @dataclass
-class VideoMediaHeaderBox(FullBox):
+class VideoMediaHeaderBox(FieldList, FullBox):
     TYPE = "vmhd"
     VERSIONS = (0,)
     graphicsmode: int = 0
     opcolor: list[int] = field(default_factory=lambda: [0, 0, 0])
     flags: int = field(default=1, kw_only=True)
-
-    @classmethod
-    def parse_body(cls, r: Reader, ctx: Context) -> "VideoMediaHeaderBox":
-        return cls(r.u16(), r.array("H", 3))
-
-    def build_body(self, w: Writer) -> None:
-        w.u16(self.graphicsmode)
-        if len(self.opcolor) != 3:
-            raise BmffError(f"vmhd opcolor has 3 values, got {len(self.opcolor)}")
-        w.array("H", list(self.opcolor))
+    FIELDS = (("graphicsmode", U16), ("opcolor", array(U16, 3)))
 
 
 @register()
 @dataclass
-class SoundMediaHeaderBox(FullBox):
+class SoundMediaHeaderBox(FieldList, FullBox):
     """'smhd'. balance is 8.8 fixed point, kept as the integer."""
 
     TYPE = "smhd"
     VERSIONS = (0,)
     balance: int = 0
     reserved: int = 0
-
-    @classmethod
-    def parse_body(cls, r: Reader, ctx: Context) -> "SoundMediaHeaderBox":
-        return cls(r.i16(), r.u16())
-
-    def build_body(self, w: Writer) -> None:
-        w.i16(self.balance)
-        w.u16(self.reserved)
+    FIELDS = (("balance", I16), ("reserved", U16))
 
 
 @register()

@@ -10,21 +10,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..fields import FOURCC, FieldList
 from ..box import Box, ContainerBox, Context, FullBox, Reader, Writer, register
 
 
 @register()
 @dataclass
-class OriginalFormatBox(Box):
+class OriginalFormatBox(FieldList, Box):
     TYPE = "frma"
     data_format: str = "avc1"
-
-    @classmethod
-    def parse_body(cls, r: Reader, ctx: Context) -> "OriginalFormatBox":
-        return cls(r.fourcc())
-
-    def build_body(self, w: Writer) -> None:
-        w.fourcc(self.data_format)
+    FIELDS = (("data_format", FOURCC),)
 
 
 @register()

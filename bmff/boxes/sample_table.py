@@ -16,6 +16,7 @@ from array import array
 from dataclasses import dataclass, field
 from typing import ClassVar, Iterator
 
+from ..fields import FieldList, U32
 from ..box import (BmffError, Box, ContainerBox, Context, FullBox, Reader, Writer, build_boxes, parse_box,
                    parse_boxes, register)
 from .tables import fixed_bytes, read_columns, write_columns
@@ -258,41 +259,26 @@ class ESDBox(_RecordBody, FullBox):
 
 @register()
 @dataclass
-class PixelAspectRatioBox(Box):
+class PixelAspectRatioBox(FieldList, Box):
     TYPE = "pasp"
     hSpacing: int = 1
     vSpacing: int = 1
-
-    @classmethod
-    def parse_body(cls, r: Reader, ctx: Context) -> "PixelAspectRatioBox":
-        return cls(r.u32(), r.u32())
-
-    def build_body(self, w: Writer) -> None:
-        w.u32(self.hSpacing)
-        w.u32(self.vSpacing)
+    FIELDS = (("hSpacing", U32), ("vSpacing", U32))
 
 
 @register()
 @dataclass
-class BitRateBox(Box):
+class BitRateBox(FieldList, Box):
     TYPE = "btrt"
     bufferSizeDB: int = 0
     maxBitrate: int = 0
     avgBitrate: int = 0
-
-    @classmethod
-    def parse_body(cls, r: Reader, ctx: Context) -> "BitRateBox":
-        return cls(r.u32(), r.u32(), r.u32())
-
-    def build_body(self, w: Writer) -> None:
-        w.u32(self.bufferSizeDB)
-        w.u32(self.maxBitrate)
-        w.u32(self.avgBitrate)
+    FIELDS = (("bufferSizeDB", U32), ("maxBitrate", U32), ("avgBitrate", U32))
 
 
 @register()
 @dataclass
-class CleanApertureBox(Box):
+class CleanApertureBox(FieldList, Box):
     TYPE = "clap"
     cleanApertureWidthN: int = 0
     cleanApertureWidthD: int = 1
@@ -302,14 +288,8 @@ class CleanApertureBox(Box):
     horizOffD: int = 1
     vertOffN: int = 0
     vertOffD: int = 1
-
-    @classmethod
-    def parse_body(cls, r: Reader, ctx: Context) -> "CleanApertureBox":
-        return cls(*r.array("I", 8))
-
-    def build_body(self, w: Writer) -> None:
-        w.array("I", [self.cleanApertureWidthN, self.cleanApertureWidthD, self.cleanApertureHeightN,
-                      self.cleanApertureHeightD, self.horizOffN, self.horizOffD, self.vertOffN, self.vertOffD])
+    FIELDS = tuple((name, U32) for name in ("cleanApertureWidthN", "cleanApertureWidthD", "cleanApertureHeightN",
+                                            "cleanApertureHeightD", "horizOffN", "horizOffD", "vertOffN", "vertOffD"))
 
 
 @register()
