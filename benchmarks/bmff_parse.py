@@ -25,10 +25,11 @@ import time
 import tracemalloc
 from pathlib import Path
 
+from timing import median_seconds
+
 import bmff
 from bmff import tracks
 from bmff.testing import synth
-from timing import median_seconds
 
 MB = 1e6
 # VmHWM is the peak RSS of this process image alone (ru_maxrss would include the parent's, kept across exec).

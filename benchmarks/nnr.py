@@ -28,8 +28,8 @@ def model_and_params(args):
     import jax
 
     from spritejax import config
-    from spritejax.model import SpriteModel
     from spritejax.checkpoint import load_workdir
+    from spritejax.model import SpriteModel
 
     if args.workdir:
         return load_workdir(args.workdir)

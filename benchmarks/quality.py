@@ -59,11 +59,11 @@ def steps_to(rows: list[dict], db: float) -> int | None:
 
 
 def run_seed(name: str, overrides, steps, seed: int, workdir: pathlib.Path) -> dict:
+    from spritejax.checkpoint import load_workdir
     from spritejax.data import load_dataset
     from spritejax.evaluate import evaluate_model
     from spritejax.inference import eval_indices
     from spritejax.model import SpriteModel
-    from spritejax.checkpoint import load_workdir
     from spritejax.train import train
 
     cfg = load_config(name, overrides, steps, seed)

@@ -11,9 +11,9 @@ import argparse
 import json
 
 import numpy as np
+from timing import median_seconds
 
 from spritejax.data import synthetic
-from timing import median_seconds
 
 
 def loop_render(ds) -> tuple[np.ndarray, np.ndarray]:

@@ -28,11 +28,11 @@ import time
 
 import jax
 import numpy as np
+from timing import interleaved_medians
 
 from spritejax import config, inference, render, train, train_state
 from spritejax.data import load_dataset
 from spritejax.model import SpriteModel
-from timing import interleaved_medians
 
 REFERENCE_TRAIN_FPS = 0.36  # PyTorch reference implementation, 2-core CPU, default config
 REFERENCE_HARD_FORWARD_FPS = 1.2

@@ -22,9 +22,15 @@ import stat
 from dataclasses import dataclass
 from typing import Iterator
 
-from .box import Box, BmffError, Payload, UnknownBox, lookup
-from .boxes.fragments import (MovieFragmentRandomAccessBox, MovieFragmentRandomAccessOffsetBox, SegmentIndexBox,
-                              TrackFragmentHeaderBox, TrackFragmentRandomAccessBox, TrackRunBox)
+from .box import BmffError, Box, Payload, UnknownBox, lookup
+from .boxes.fragments import (
+    MovieFragmentRandomAccessBox,
+    MovieFragmentRandomAccessOffsetBox,
+    SegmentIndexBox,
+    TrackFragmentHeaderBox,
+    TrackFragmentRandomAccessBox,
+    TrackRunBox,
+)
 from .boxes.meta import ItemLocationBox
 from .io import File
 

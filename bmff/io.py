@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass, field
 from typing import BinaryIO, Iterator
 
-from .box import Box, BmffError, Context, Payload, Reader, Source, parse_boxes
+from .box import BmffError, Box, Context, Payload, Reader, Source, parse_boxes
 
 
 @dataclass

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Iterator, NamedTuple
 
-from .box import Box, BmffError, UnknownBox
+from .box import BmffError, Box, UnknownBox
 from .boxes.sample_table import SampleTable
 from .io import File
 

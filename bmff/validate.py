@@ -15,9 +15,23 @@ import os
 from dataclasses import dataclass
 from typing import BinaryIO, Callable, Iterable, Iterator
 
-from .box import (MAX_DEPTH, Box, BmffError, ContainerBox, Context, Header, Payload, Reader, UnknownBox,
-                  lookup, parse_box, payload_bytes, printable, read_header)
 from . import tracks
+from .box import (
+    MAX_DEPTH,
+    BmffError,
+    Box,
+    ContainerBox,
+    Context,
+    Header,
+    Payload,
+    Reader,
+    UnknownBox,
+    lookup,
+    parse_box,
+    payload_bytes,
+    printable,
+    read_header,
+)
 from .dump import unparsed_version
 from .io import File, open_source
 

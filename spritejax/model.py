@@ -33,7 +33,6 @@ from spritejax.errors import UserError
 from spritejax.nn import CONV_IMPLS
 from spritejax.transform import TranslationPredictor
 
-
 TRANSLATIONS = ("network", "correlation")  # §2.4's predictor, or spritejax.align's search
 CHUNK_FLOATS = 2 ** 21  # activation floats per translation-predictor chunk on CPU (see SpriteModel.chunk)
 ACTIVE_CHUNK_MAX = 256  # anchors per chunk when only active ones are predicted: what skipping can save

@@ -23,8 +23,19 @@ import os
 import numpy as np
 
 from bmff.box import BmffError
-from bmff.nnr_units import (NNR_PT_BLOCK, NNR_PT_FLOAT, NNR_PT_INT, NNR_PT_RAW_FLOAT, NNR_QSU, CompressedDataUnit,
-                            ModelParameterSetUnit, NnrUnit, NnrUnitBase, StartUnit, parse_units)
+from bmff.nnr_units import (
+    NNR_PT_BLOCK,
+    NNR_PT_FLOAT,
+    NNR_PT_INT,
+    NNR_PT_RAW_FLOAT,
+    NNR_QSU,
+    CompressedDataUnit,
+    ModelParameterSetUnit,
+    NnrUnit,
+    NnrUnitBase,
+    StartUnit,
+    parse_units,
+)
 
 from .errors import UserError
 

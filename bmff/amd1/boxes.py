@@ -17,11 +17,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..fields import FOURCC, FieldList
-from ..box import Box, BmffError, Context, FullBox, Reader, Source, Writer, register
+from ..box import BmffError, Box, Context, FullBox, Reader, Source, Writer, register
 from ..boxes.sample_groups import register_entry
+from ..fields import FOURCC, FieldList
 from ..nnr_units import ModelParameterSetUnit, NnrUnitBase, ParseState, StartUnit, parse_unit
-
 
 # --------------------------------------------------------------------------------------------- sample group entries
 

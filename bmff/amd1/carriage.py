@@ -12,21 +12,34 @@ import copy
 from typing import Iterator, Sequence
 
 from .. import tracks as tr
-from ..box import Box, BmffError, UnknownBox, payload_bytes
-from .boxes import NfcsGroupingParameter, NnpfcSeiSampleGroupEntry, SeiInformationBox
-from ..boxes.meta import (ItemDataBox, ItemInfoBox, ItemInfoEntry, ItemLocation, ItemLocationBox, ItemLocationExtent,
-                         ItemPropertiesBox, ItemPropertyAssociation, ItemPropertyAssociationBox,
-                         ItemPropertyAssociationEntry, ItemPropertyContainerBox, ItemReferenceBox, MetaBox,
-                         SingleItemTypeReferenceBox, item_data as _item_data)
+from ..box import BmffError, Box, UnknownBox, payload_bytes
+from ..boxes.meta import (
+    ItemDataBox,
+    ItemInfoBox,
+    ItemInfoEntry,
+    ItemLocation,
+    ItemLocationBox,
+    ItemLocationExtent,
+    ItemPropertiesBox,
+    ItemPropertyAssociation,
+    ItemPropertyAssociationBox,
+    ItemPropertyAssociationEntry,
+    ItemPropertyContainerBox,
+    ItemReferenceBox,
+    MetaBox,
+    SingleItemTypeReferenceBox,
+)
+from ..boxes.meta import item_data as _item_data
 from ..boxes.movie import HandlerBox
 from ..boxes.restricted import OriginalFormatBox, RestrictedSchemeInfoBox, SchemeInformationBox, SchemeTypeBox
 from ..boxes.sample_groups import SampleGroupDescriptionBox, SampleToGroupBox
 from ..boxes.sample_table import VisualSampleEntry
 from ..io import File
-from .nal import codec_of, is_sei, split_sample
-from .sei import SeiMessage, parse_sei_nal, sei_payload_types
 from ..tracks import sample_entries  # noqa: F401  (part of this module's reading API)
 from ..validate import metas  # noqa: F401  (part of this module's reading API)
+from .boxes import NfcsGroupingParameter, NnpfcSeiSampleGroupEntry, SeiInformationBox
+from .nal import codec_of, is_sei, split_sample
+from .sei import SeiMessage, parse_sei_nal, sei_payload_types
 
 NAL_ARRAY_OFFSET = {"hvcC": 22}  # byte index of numOfArrays in the decoder configuration record
 
@@ -419,8 +432,8 @@ def add_reference(meta: MetaBox, reference_type: str, from_item: int, to_items: 
 
 def nnr_item(meta: MetaBox, bitstream: bytes, name: str = "model") -> int:
     """Add an 'nnr1' item: STR/MPS/LPS/TPL/QNT units go to its 'nnrC' property, the rest to its data."""
-    from .boxes import NNRConfigurationItemProperty
     from ..nnr_units import parse_units, split_config_units, units_to_bytes
+    from .boxes import NNRConfigurationItemProperty
 
     config, data = split_config_units(parse_units(bitstream))
     if not config:
@@ -495,8 +508,8 @@ def add_post_filter(f: File, bitstream: bytes, *, filter_id: int = 1, base_item:
 
 def nnr_bitstream(f: File, meta: Box, item_id: int) -> bytes:
     """An 'nnr1' item's complete NNR bitstream: its 'nnrC' units, then the item data."""
-    from .boxes import NNRConfigurationItemProperty
     from ..nnr_units import units_to_bytes
+    from .boxes import NNRConfigurationItemProperty
 
     config = next((p for p in item_properties(meta, item_id) if isinstance(p, NNRConfigurationItemProperty)), None)
     head = units_to_bytes(config.units()) if config else b""

@@ -8,15 +8,24 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from . import carriage as ta
-from ..box import Box, BmffError
+from ..box import BmffError, Box
 from ..io import File
 from ..nnr_units import CONFIG_UNIT_TYPES, UNIT_TYPE_NAMES, parse_units
-from ..validate import CheckContext, check as amd1_check
-from .boxes import NfcsGroupingParameter, NNRConfigurationItemProperty, NnpfcSeiSampleGroupEntry, SeiInformationBox
-from .sei import (NNPFA_PAYLOAD_TYPE, NNPFC_PAYLOAD_TYPE, SEI_MANIFEST_PAYLOAD_TYPE,
-                  SEI_PREFIX_INDICATION_PAYLOAD_TYPE, Nnpfc, nnpfc_prefix_has_purpose, parse_sei_manifest,
-                  parse_sei_message, parse_sei_prefix_indication)
+from ..validate import CheckContext
+from ..validate import check as amd1_check
+from . import carriage as ta
+from .boxes import NfcsGroupingParameter, NnpfcSeiSampleGroupEntry, NNRConfigurationItemProperty, SeiInformationBox
+from .sei import (
+    NNPFA_PAYLOAD_TYPE,
+    NNPFC_PAYLOAD_TYPE,
+    SEI_MANIFEST_PAYLOAD_TYPE,
+    SEI_PREFIX_INDICATION_PAYLOAD_TYPE,
+    Nnpfc,
+    nnpfc_prefix_has_purpose,
+    parse_sei_manifest,
+    parse_sei_message,
+    parse_sei_prefix_indication,
+)
 
 # --------------------------------------------------------------------------------------------- SEI information
 

@@ -10,8 +10,16 @@ from dataclasses import dataclass
 
 from ..bits import BitReader, BitWriter
 from ..box import BmffError
-from .nal import (NAL_HEADER_SIZE, SEI_NAL_TYPES, NalHeader, build_nal_header, escape_rbsp, is_sei, parse_nal_header,
-                  unescape_rbsp)
+from .nal import (
+    NAL_HEADER_SIZE,
+    SEI_NAL_TYPES,
+    NalHeader,
+    build_nal_header,
+    escape_rbsp,
+    is_sei,
+    parse_nal_header,
+    unescape_rbsp,
+)
 
 NNPFC_PAYLOAD_TYPE, NNPFA_PAYLOAD_TYPE = 210, 211
 SEI_MANIFEST_PAYLOAD_TYPE, SEI_PREFIX_INDICATION_PAYLOAD_TYPE = 200, 201

@@ -10,8 +10,8 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
-from ..fields import FieldList, LONG, U32
 from ..box import BmffError, ContainerBox, Context, FullBox, Reader, Writer, register
+from ..fields import LONG, U32, FieldList
 from .meta import put_uint
 
 

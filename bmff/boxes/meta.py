@@ -10,9 +10,23 @@ import dataclasses
 from array import array
 from dataclasses import dataclass, field
 
+from ..box import (
+    BmffError,
+    Box,
+    ContainerBox,
+    Context,
+    FullBox,
+    Reader,
+    Source,
+    Writer,
+    build_boxes,
+    is_fourcc,
+    parse_box,
+    parse_boxes,
+    payload_bytes,
+    register,
+)
 from ..fields import ITEM_ID, FieldList
-from ..box import (Box, BmffError, ContainerBox, Context, FullBox, Reader, Source, Writer, build_boxes, is_fourcc,
-                   parse_box, parse_boxes, payload_bytes, register)
 from .file import MediaDataBox
 from .tables import Columns, Record, Rows, record_field
 

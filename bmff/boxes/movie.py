@@ -11,8 +11,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from ..fields import FieldList, I16, I32, LONG, U16, U32, array, verbatim
 from ..box import BmffError, Box, ContainerBox, Context, FullBox, Reader, Writer, parse_box, register
+from ..fields import I16, I32, LONG, U16, U32, FieldList, array, verbatim
 from .tables import fixed_bytes, read_columns, read_long, write_columns, write_long
 
 UNITY_MATRIX = (0x00010000, 0, 0, 0, 0x00010000, 0, 0, 0, 0x40000000)

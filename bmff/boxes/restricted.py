@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..fields import FOURCC, FieldList
 from ..box import Box, ContainerBox, Context, FullBox, Reader, Writer, register
+from ..fields import FOURCC, FieldList
 
 
 @register()

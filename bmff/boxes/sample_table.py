@@ -16,9 +16,20 @@ from array import array
 from dataclasses import dataclass, field
 from typing import ClassVar, Iterator
 
-from ..fields import FieldList, U32
-from ..box import (BmffError, Box, ContainerBox, Context, FullBox, Reader, Writer, build_boxes, parse_box,
-                   parse_boxes, register)
+from ..box import (
+    BmffError,
+    Box,
+    ContainerBox,
+    Context,
+    FullBox,
+    Reader,
+    Writer,
+    build_boxes,
+    parse_box,
+    parse_boxes,
+    register,
+)
+from ..fields import U32, FieldList
 from .tables import fixed_bytes, read_columns, write_columns
 
 VISUAL_FORMATS = {"avc1", "avc2", "avc3", "avc4", "hvc1", "hev1", "hvc2", "hev2", "vvc1", "vvi1", "resv", "encv",

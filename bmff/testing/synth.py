@@ -10,12 +10,30 @@ import os
 
 from ..box import Box, write_header
 from ..boxes.file import FileTypeBox, MediaDataBox, MovieBox
-from ..boxes.movie import (DataEntryUrlBox, DataInformationBox, DataReferenceBox, HandlerBox, MediaBox,
-                          MediaHeaderBox, MediaInformationBox, MovieHeaderBox, TrackBox, TrackHeaderBox,
-                          VideoMediaHeaderBox)
-from ..boxes.sample_table import (ChunkLargeOffsetBox, ChunkOffsetBox, SampleDescriptionBox, SampleSizeBox,
-                                 SampleTableBox, SampleToChunkBox, SyncSampleBox, TimeToSampleBox,
-                                 VisualSampleEntry)
+from ..boxes.movie import (
+    DataEntryUrlBox,
+    DataInformationBox,
+    DataReferenceBox,
+    HandlerBox,
+    MediaBox,
+    MediaHeaderBox,
+    MediaInformationBox,
+    MovieHeaderBox,
+    TrackBox,
+    TrackHeaderBox,
+    VideoMediaHeaderBox,
+)
+from ..boxes.sample_table import (
+    ChunkLargeOffsetBox,
+    ChunkOffsetBox,
+    SampleDescriptionBox,
+    SampleSizeBox,
+    SampleTableBox,
+    SampleToChunkBox,
+    SyncSampleBox,
+    TimeToSampleBox,
+    VisualSampleEntry,
+)
 
 
 def sample_table(sizes: list[int], samples_per_chunk: int, first_offset: int, large_offsets: bool = False,

@@ -9,7 +9,6 @@ import zlib
 
 import pytest
 
-
 XMP = (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"/>'
        b"</x:xmpmeta>")
 EXIF = b"MM\x00\x2a\x00\x00\x00\x08\x00\x00"  # a big-endian TIFF header with an empty IFD

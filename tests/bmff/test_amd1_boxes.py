@@ -3,18 +3,24 @@
 import struct
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import bmff
 from bmff import BmffError, amd1
-from bmff.boxes.file import FileTypeBox
-from bmff.amd1.boxes import (NfcsGroupingParameter, NnpfaSampleGroupEntry, NnpfcSeiSampleGroupEntry,
-                                    SampleToMetadataItemEntry)
-from bmff.amd1.boxes import HandlerProperty, NNRConfigurationItemProperty, NnrUnitArray
-from bmff.boxes.restricted import (OriginalFormatBox, RestrictedSchemeInfoBox, SchemeInformationBox,
-                                   SchemeTypeBox)
-from bmff.amd1.boxes import SeiInformationBox
+from bmff.amd1.boxes import (
+    HandlerProperty,
+    NfcsGroupingParameter,
+    NnpfaSampleGroupEntry,
+    NnpfcSeiSampleGroupEntry,
+    NNRConfigurationItemProperty,
+    NnrUnitArray,
+    SampleToMetadataItemEntry,
+    SeiInformationBox,
+)
 from bmff.amd1.sei import nnpfc_sei
+from bmff.boxes.file import FileTypeBox
+from bmff.boxes.restricted import OriginalFormatBox, RestrictedSchemeInfoBox, SchemeInformationBox, SchemeTypeBox
 from bmff.nnr_units import ModelParameterSetUnit, StartUnit, build_raw_float_bitstream, parse_units, units_to_bytes
 
 NNR = build_raw_float_bitstream([("w", [2], struct.pack("<2f", 1.0, 2.0))])

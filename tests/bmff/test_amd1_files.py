@@ -7,17 +7,21 @@ import struct
 import subprocess
 
 import pytest
+from media_testing import ffprobe_packets
 
 import bmff
 from bmff import amd1, edit, validate
-from bmff.amd1.boxes import NfcsGroupingParameter, NnpfcSeiSampleGroupEntry
-from bmff.boxes.meta import ItemInfoEntry
-from bmff.amd1.boxes import NNRConfigurationItemProperty, NnrUnitArray
-from bmff.amd1.boxes import SeiInformationBox
+from bmff.amd1.boxes import (
+    NfcsGroupingParameter,
+    NnpfcSeiSampleGroupEntry,
+    NNRConfigurationItemProperty,
+    NnrUnitArray,
+    SeiInformationBox,
+)
 from bmff.amd1.nal import annexb
 from bmff.amd1.sei import NNPFC_PAYLOAD_TYPE, SeiMessage, nnpfc_sei, parse_sei_nal, sei_payload_types
+from bmff.boxes.meta import ItemInfoEntry
 from bmff.nnr_units import NNR_AGG, NnrUnit, StartUnit, build_raw_float_bitstream
-from media_testing import ffprobe_packets
 
 pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is not installed")
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 import bmff
+from bmff.amd1.boxes import NNRConfigurationItemProperty
 from bmff.box import UnknownBox
 from bmff.boxes.file import FileTypeBox, MediaDataBox, MovieBox
-from bmff.amd1.boxes import NNRConfigurationItemProperty
 from bmff.boxes.restricted import SchemeTypeBox
 from bmff.cli import main
 from bmff.nnr_units import NNR_LPS, NnrUnit, build_raw_float_bitstream, parse_units

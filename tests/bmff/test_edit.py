@@ -6,16 +6,25 @@ import struct
 import subprocess
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from item_media import framemd5, make_ffmpeg_file, make_heif, mutants
 
 import bmff
 from bmff import BmffError, UnknownBox
 from bmff.box import lookup
 from bmff.boxes.file import FileTypeBox, FreeSpaceBox, MediaDataBox
-from bmff.boxes.meta import (ItemDataBox, ItemInfoBox, ItemInfoEntry, ItemLocation, ItemLocationBox, ItemLocationExtent,
-                             MetaBox, item_data)
+from bmff.boxes.meta import (
+    ItemDataBox,
+    ItemInfoBox,
+    ItemInfoEntry,
+    ItemLocation,
+    ItemLocationBox,
+    ItemLocationExtent,
+    MetaBox,
+    item_data,
+)
 from bmff.edit import Layout, add_box, fix_offsets, remove_box, write_with_fixed_offsets
-from item_media import framemd5, make_ffmpeg_file, make_heif, mutants
 
 
 def test_add_and_remove_by_identity():

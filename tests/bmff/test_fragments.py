@@ -5,16 +5,29 @@ import struct
 import subprocess
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from item_media import make_ffmpeg_file, mutants
 
 import bmff
 from bmff import BmffError
-from bmff.boxes.fragments import (MovieExtendsBox, MovieExtendsHeaderBox, MovieFragmentBox, MovieFragmentHeaderBox,
-                                  MovieFragmentRandomAccessBox, MovieFragmentRandomAccessOffsetBox,
-                                  SegmentIndexBox, SegmentIndexReference, TrackExtendsBox,
-                                  TrackFragmentBaseMediaDecodeTimeBox, TrackFragmentBox, TrackFragmentHeaderBox,
-                                  TrackFragmentRandomAccessBox, TrackFragmentRandomAccessEntry, TrackRunBox)
-from item_media import make_ffmpeg_file, mutants
+from bmff.boxes.fragments import (
+    MovieExtendsBox,
+    MovieExtendsHeaderBox,
+    MovieFragmentBox,
+    MovieFragmentHeaderBox,
+    MovieFragmentRandomAccessBox,
+    MovieFragmentRandomAccessOffsetBox,
+    SegmentIndexBox,
+    SegmentIndexReference,
+    TrackExtendsBox,
+    TrackFragmentBaseMediaDecodeTimeBox,
+    TrackFragmentBox,
+    TrackFragmentHeaderBox,
+    TrackFragmentRandomAccessBox,
+    TrackFragmentRandomAccessEntry,
+    TrackRunBox,
+)
 
 
 def reparse(box):

@@ -8,7 +8,8 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import bmff
 from bmff.box import _REGISTRY, MAX_DEPTH, FullBox, write_header

@@ -2,10 +2,12 @@
 and end to end on real H.264 / HEVC MP4 files made with ffmpeg."""
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bmff import BmffError
-from bmff.amd1.boxes import NfcsGroupingParameter as P, NnpfcSeiSampleGroupEntry
+from bmff.amd1.boxes import NfcsGroupingParameter as P
+from bmff.amd1.boxes import NnpfcSeiSampleGroupEntry
 from bmff.amd1.insert import Insertion, complete_message, insert_into_sample, plan_insertions
 from bmff.amd1.nal import AVC, HEVC, VVC, NalHeader, build_nal_header, parse_nal_header
 from bmff.amd1.sei import Nnpfc, SeiMessage, nnpfc_sei, parse_sei_nal

@@ -9,16 +9,31 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from item_media import EXIF, XMP, make_heif, mutants
 
 import bmff
 from bmff import BmffError, UnknownBox, dump, validate
 from bmff.box import Payload, Source
-from bmff.boxes.meta import (ItemDataBox, ItemInfoBox, ItemInfoEntry, ItemLocation, ItemLocationBox,
-                             ItemLocationExtent, ItemPropertiesBox, ItemPropertyAssociation,
-                             ItemPropertyAssociationBox, ItemPropertyAssociationEntry, ItemPropertyContainerBox,
-                             ItemReferenceBox, MetaBox, PrimaryItemBox, SingleItemTypeReferenceBox, item_data)
-from item_media import EXIF, XMP, make_heif, mutants
+from bmff.boxes.meta import (
+    ItemDataBox,
+    ItemInfoBox,
+    ItemInfoEntry,
+    ItemLocation,
+    ItemLocationBox,
+    ItemLocationExtent,
+    ItemPropertiesBox,
+    ItemPropertyAssociation,
+    ItemPropertyAssociationBox,
+    ItemPropertyAssociationEntry,
+    ItemPropertyContainerBox,
+    ItemReferenceBox,
+    MetaBox,
+    PrimaryItemBox,
+    SingleItemTypeReferenceBox,
+    item_data,
+)
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

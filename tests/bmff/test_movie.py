@@ -4,16 +4,34 @@ import struct
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from media_testing import RECIPES, assert_robust, leaf_bytes, media, reparse  # noqa: F401  (media: fixture)
 
 import bmff
 from bmff import BmffError
 from bmff.box import UnknownBox
-from bmff.boxes.movie import (DataEntryUrlBox, DataEntryUrnBox, DataInformationBox, DataReferenceBox, EditBox,
-                              EditListBox, HandlerBox, MediaBox, MediaHeaderBox, MediaInformationBox,
-                              MovieHeaderBox, NullMediaHeaderBox, SoundMediaHeaderBox, TrackBox, TrackHeaderBox,
-                              TrackReferenceBox, TrackReferenceTypeBox, UserDataBox, VideoMediaHeaderBox)
-from media_testing import RECIPES, assert_robust, leaf_bytes, media, reparse  # noqa: F401  (media: fixture)
+from bmff.boxes.movie import (
+    DataEntryUrlBox,
+    DataEntryUrnBox,
+    DataInformationBox,
+    DataReferenceBox,
+    EditBox,
+    EditListBox,
+    HandlerBox,
+    MediaBox,
+    MediaHeaderBox,
+    MediaInformationBox,
+    MovieHeaderBox,
+    NullMediaHeaderBox,
+    SoundMediaHeaderBox,
+    TrackBox,
+    TrackHeaderBox,
+    TrackReferenceBox,
+    TrackReferenceTypeBox,
+    UserDataBox,
+    VideoMediaHeaderBox,
+)
 
 MOVIE_LEAVES = {"mvhd", "tkhd", "elst", "mdhd", "hdlr", "vmhd", "smhd", "dref", "url ", "edts", "dinf"}
 

@@ -3,13 +3,34 @@
 import re
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bmff import BmffError
-from bmff.amd1.nal import (AVC, HEVC, VVC, NalHeader, build_nal_header, escape_rbsp, join_sample, parse_nal_header,
-                           split_sample, unescape_rbsp)
-from bmff.amd1.sei import (NNPFC_PAYLOAD_TYPE, NNPFC_SYNTAX, Nnpfc, SeiMessage, build_sei_nal, nnpfc_sei,
-                           parse_sei_message, parse_sei_nal, parse_sei_rbsp, sei_payload_types)
+from bmff.amd1.nal import (
+    AVC,
+    HEVC,
+    VVC,
+    NalHeader,
+    build_nal_header,
+    escape_rbsp,
+    join_sample,
+    parse_nal_header,
+    split_sample,
+    unescape_rbsp,
+)
+from bmff.amd1.sei import (
+    NNPFC_PAYLOAD_TYPE,
+    NNPFC_SYNTAX,
+    Nnpfc,
+    SeiMessage,
+    build_sei_nal,
+    nnpfc_sei,
+    parse_sei_message,
+    parse_sei_nal,
+    parse_sei_rbsp,
+    sei_payload_types,
+)
 from bmff.bits import BitReader
 
 

@@ -3,14 +3,35 @@
 import struct
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bmff import BmffError
 from bmff.bits import BitReader, BitWriter
-from bmff.nnr_units import (NNR_AGG, NNR_LPS, NNR_MPS, NNR_NDU, NNR_PT_FLOAT, NNR_PT_INT, NNR_QNT, NNR_STR, NNR_TPL,
-                            CompressedDataUnit, ModelParameterSetUnit, NnrUnit, ParseState, StartUnit, TopologyUnit,
-                            build_raw_float_bitstream, build_raw_float_ndu, parse_unit, parse_units,
-                            raw_float_tensors, split_config_units, units_to_bytes)
+from bmff.nnr_units import (
+    NNR_AGG,
+    NNR_LPS,
+    NNR_MPS,
+    NNR_NDU,
+    NNR_PT_FLOAT,
+    NNR_PT_INT,
+    NNR_QNT,
+    NNR_STR,
+    NNR_TPL,
+    CompressedDataUnit,
+    ModelParameterSetUnit,
+    NnrUnit,
+    ParseState,
+    StartUnit,
+    TopologyUnit,
+    build_raw_float_bitstream,
+    build_raw_float_ndu,
+    parse_unit,
+    parse_units,
+    raw_float_tensors,
+    split_config_units,
+    units_to_bytes,
+)
 
 F32_0_TO_5 = struct.pack("<6f", *range(6))
 VECTOR = (bytes.fromhex("00040200") + bytes.fromhex("000606000080") + bytes.fromhex("002d1611") + b"conv1.weight"

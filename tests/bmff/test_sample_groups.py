@@ -3,15 +3,27 @@
 import struct
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from media_testing import assert_robust, leaf_bytes, media, reparse  # noqa: F401
 
 import bmff
 from bmff import BmffError
-from bmff.amd1.boxes import (NfcsGroupingParameter, NnpfaSampleGroupEntry, NnpfcSeiSampleGroupEntry,
-                                    SampleToMetadataItemEntry)
-from bmff.boxes.sample_groups import (AudioPreRollEntry, RollRecoveryEntry, SampleGroupDescriptionBox,
-                                      SampleToGroupBox, UnknownSampleGroupEntry, entry_class, register_entry)
-from media_testing import assert_robust, leaf_bytes, media, reparse  # noqa: F401
+from bmff.amd1.boxes import (
+    NfcsGroupingParameter,
+    NnpfaSampleGroupEntry,
+    NnpfcSeiSampleGroupEntry,
+    SampleToMetadataItemEntry,
+)
+from bmff.boxes.sample_groups import (
+    AudioPreRollEntry,
+    RollRecoveryEntry,
+    SampleGroupDescriptionBox,
+    SampleToGroupBox,
+    UnknownSampleGroupEntry,
+    entry_class,
+    register_entry,
+)
 
 
 def test_sbgp_layouts():

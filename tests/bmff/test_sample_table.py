@@ -3,21 +3,42 @@
 import struct
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from media_testing import RECIPES, assert_robust, ffprobe_packets, ffprobe_streams, leaf_bytes, media, reparse  # noqa: F401
 
 import bmff
 from bmff import BmffError
+from bmff.amd1.boxes import SeiInformationBox
 from bmff.boxes.movie import HandlerBox, MediaBox, MediaInformationBox
 from bmff.boxes.restricted import OriginalFormatBox, RestrictedSchemeInfoBox, SchemeInformationBox, SchemeTypeBox
-from bmff.boxes.sample_table import (AUDIO_FORMATS, VISUAL_FORMATS, AVCConfigurationBox, AudioSampleEntry, BitRateBox,
-                                     ChunkLargeOffsetBox,
-                                     ChunkOffsetBox, CleanApertureBox, ColourInformationBox, CompactSampleSizeBox,
-                                     CompositionOffsetBox, ESDBox, HEVCConfigurationBox, PixelAspectRatioBox,
-                                     SampleDependencyTypeBox, SampleDescriptionBox, SampleEntry, SampleSizeBox,
-                                     SampleTable, SampleTableBox, SampleToChunkBox, SyncSampleBox, TimeToSampleBox,
-                                     VisualSampleEntry, VvcConfigurationBox)
-from bmff.amd1.boxes import SeiInformationBox
-from media_testing import RECIPES, assert_robust, ffprobe_packets, ffprobe_streams, leaf_bytes, media, reparse  # noqa: F401
+from bmff.boxes.sample_table import (
+    AUDIO_FORMATS,
+    VISUAL_FORMATS,
+    AudioSampleEntry,
+    AVCConfigurationBox,
+    BitRateBox,
+    ChunkLargeOffsetBox,
+    ChunkOffsetBox,
+    CleanApertureBox,
+    ColourInformationBox,
+    CompactSampleSizeBox,
+    CompositionOffsetBox,
+    ESDBox,
+    HEVCConfigurationBox,
+    PixelAspectRatioBox,
+    SampleDependencyTypeBox,
+    SampleDescriptionBox,
+    SampleEntry,
+    SampleSizeBox,
+    SampleTable,
+    SampleTableBox,
+    SampleToChunkBox,
+    SyncSampleBox,
+    TimeToSampleBox,
+    VisualSampleEntry,
+    VvcConfigurationBox,
+)
 
 TABLE_LEAVES = {"stsd", "stts", "ctts", "stsc", "stsz", "stco", "stss", "sdtp", "avc1", "hvc1", "hev1", "mp4a",
                 "avcC", "hvcC", "pasp", "btrt", "colr", "esds"}

@@ -1,7 +1,8 @@
 """'seii' SeiInformationBox: byte layout, round trips, and fuzzing of its parser."""
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import bmff
 from bmff import BmffError

@@ -7,13 +7,26 @@ import pytest
 
 import bmff
 from bmff import tracks, validate
-from bmff.testing import synth
 from bmff.box import Source, write_header
+from bmff.boxes.fragments import (
+    MovieFragmentBox,
+    MovieFragmentHeaderBox,
+    TrackFragmentBox,
+    TrackFragmentHeaderBox,
+    TrackRunBox,
+)
 from bmff.boxes.movie import MediaBox, MediaInformationBox, TrackBox
-from bmff.boxes.sample_table import (ChunkLargeOffsetBox, SampleDescriptionBox, SampleSizeBox, SampleTableBox,
-                                     SampleToChunkBox, SyncSampleBox, TimeToSampleBox, VisualSampleEntry)
-from bmff.boxes.fragments import (MovieFragmentBox, MovieFragmentHeaderBox, TrackFragmentBox,
-                                  TrackFragmentHeaderBox, TrackRunBox)
+from bmff.boxes.sample_table import (
+    ChunkLargeOffsetBox,
+    SampleDescriptionBox,
+    SampleSizeBox,
+    SampleTableBox,
+    SampleToChunkBox,
+    SyncSampleBox,
+    TimeToSampleBox,
+    VisualSampleEntry,
+)
+from bmff.testing import synth
 
 
 def test_samples_from_tables_and_their_bytes():

@@ -7,14 +7,14 @@ import pytest
 
 import bmff
 from bmff import edit
-from bmff.testing import synth
 from bmff.box import UnknownBox, write_header
 from bmff.boxes.file import FileTypeBox, FreeSpaceBox, MediaDataBox, MovieBox
 from bmff.boxes.meta import ItemLocation, ItemLocationExtent, ItemReferenceBox, SingleItemTypeReferenceBox
 from bmff.boxes.restricted import SchemeTypeBox
 from bmff.boxes.sample_groups import RollRecoveryEntry, SampleGroupDescriptionBox, SampleToGroupBox
 from bmff.dump import file_lines
-from bmff.validate import (CHECKS, DamagedBox, Finding, check, has_errors, parse_lenient, run_checks)
+from bmff.testing import synth
+from bmff.validate import CHECKS, DamagedBox, Finding, check, has_errors, parse_lenient, run_checks
 
 
 def raw_box(box_type, body=b""):

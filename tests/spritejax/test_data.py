@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 from spritejax.data import BatchIterator, holdout_split, load_dataset
 from spritejax.errors import UserError
 
-
 # ---------------------------------------------------------------- iterator
 
 @settings(max_examples=40, deadline=None)

@@ -5,7 +5,8 @@ import sys
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bmff.nnr_units import NNR_PT_FLOAT, NNR_PT_RAW_FLOAT, CompressedDataUnit, parse_units, units_to_bytes
 from spritejax import nnr

@@ -6,11 +6,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from spritejax import render as R
 from spritejax.errors import UserError
-
 
 # ---------------------------------------------------------------------------------------------------------------
 # Slow reference: explicit loops, one pixel at a time

@@ -65,9 +65,10 @@ def test_typical_keeps_every_recurring_pose_most_frequent_first_and_blends_last(
 
 
 def test_warm_start_puts_the_scene_objects_in_the_dictionary():
+    import jax
+
     from spritejax import config
     from spritejax.model import SpriteModel
-    import jax
 
     cfg = config.load("tiny", ["model.generator='pixels'", "model.num_sprites=4", "model.bg_color=(0.2, 0.4, 0.8)"])
     model = SpriteModel.from_config(cfg)
