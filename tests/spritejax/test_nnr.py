@@ -131,3 +131,15 @@ def test_any_shape_round_trips(dims, seed):
     x = np.random.default_rng(seed).normal(size=dims).astype(np.float32)
     out = nnr.decode_bytes(units_to_bytes(nnr.encode({"t": x})))["t"]
     assert out.shape == x.shape and out.tobytes() == x.tobytes()
+
+
+def test_the_spec_notes_vector_decodes_in_the_reference_decoder():
+    """tests/bmff/test_nnr_units.py's known vector (SPEC-NOTES: an NNR start unit, a model parameter set and one
+    raw-float data unit for conv1.weight [2, 3] = 0..5), byte for byte, read by NNCodec instead of by bmff."""
+    import struct
+
+    vector = (bytes.fromhex("00040200") + bytes.fromhex("000606000080") + bytes.fromhex("002d1611") + b"conv1.weight"
+              + bytes.fromhex("008120a0c2") + struct.pack("<6f", *range(6)))
+    decoded = _nncodec().decode(vector)
+    assert list(decoded) == ["conv1.weight"]
+    np.testing.assert_array_equal(decoded["conv1.weight"], np.arange(6, dtype=np.float32).reshape(2, 3))
