@@ -52,6 +52,9 @@ def base_config() -> ml_collections.ConfigDict:
     cfg.model.generator = "mlp"  # 'mlp' (the paper's sprite generator) | 'pixels' (free RGBA logits per entry)
     cfg.model.dictionary_init = "random"  # 'random' (the paper) | 'foreground' (spritejax.warmstart)
     cfg.model.align_temperature = 0.01  # 'correlation': softmax temperature on the mean squared colour error
+    # what the encoder, sprite generator and translation predictor compute in: 'float32' | 'bfloat16' (mixed
+    # precision: float32 parameters, optimiser state, rendering and loss)
+    cfg.model.compute_dtype = "float32"
 
     cfg.loss = ml_collections.ConfigDict()
     cfg.loss.lambda_sparse = 0.005

@@ -34,6 +34,7 @@ from spritejax.nn import CONV_IMPLS
 from spritejax.transform import TranslationPredictor
 
 TRANSLATIONS = ("network", "correlation")  # §2.4's predictor, or spritejax.align's search
+COMPUTE_DTYPES = ("float32", "bfloat16")  # what the networks compute in; parameters, rendering and loss stay float32
 CHUNK_FLOATS = 2 ** 21  # activation floats per translation-predictor chunk on CPU (see SpriteModel.chunk)
 ACTIVE_CHUNK_MAX = 256  # anchors per chunk when only active ones are predicted: what skipping can save
 
@@ -89,6 +90,7 @@ class SpriteModel:
     translation: str = "network"
     align_temperature: float = 0.01
     generator: str = "mlp"
+    compute_dtype: str = "float32"
 
     def __post_init__(self):
         if self.background not in ("solid", "texture"):
@@ -104,6 +106,9 @@ class SpriteModel:
                             f"(got {self.predictor_chunk!r})")
         if self.translation not in TRANSLATIONS:
             raise UserError(f"model.translation must be one of {', '.join(TRANSLATIONS)} (got {self.translation!r})")
+        if self.compute_dtype not in COMPUTE_DTYPES:
+            raise UserError(f"model.compute_dtype must be one of {', '.join(COMPUTE_DTYPES)} "
+                            f"(got {self.compute_dtype!r})")
         if self.generator not in ("mlp", "pixels"):
             raise UserError(f"model.generator must be 'mlp' or 'pixels' (got {self.generator!r})")
         if self.latent_dim % 8:
@@ -138,6 +143,7 @@ class SpriteModel:
             translation=str(mc.translation),
             align_temperature=float(mc.align_temperature),
             generator=str(mc.generator),
+            compute_dtype=str(mc.compute_dtype),
         )
 
     # ---- modules ------------------------------------------------------------------------------------------------
@@ -201,7 +207,15 @@ class SpriteModel:
 
     def decode_sprites(self, params):
         """The dictionary's RGBA sprites_mkk4 in [0, 1] (what an editor may change and pass to render_from)."""
-        return self.dictionary.apply({"params": params["dictionary"]})
+        return _float32(self.dictionary.apply({"params": self._compute(params["dictionary"])}))
+
+    def _compute(self, tree):
+        """A network's parameters or inputs in the compute dtype. With bfloat16 the float32 parameters stay the
+        master copy (the cast's gradient flows back to them); outputs come back through _float32."""
+        if self.compute_dtype == "float32":
+            return tree
+        dtype = jnp.dtype(self.compute_dtype)
+        return jax.tree.map(lambda x: x.astype(dtype) if jnp.issubdtype(x.dtype, jnp.floating) else x, tree)
 
     # ---- forward ------------------------------------------------------------------------------------------------
 
@@ -231,7 +245,8 @@ class SpriteModel:
         if frames_bhw3.shape[1:] != (g.canvas_h, g.canvas_w, 3):
             raise UserError(f"frames must be (batch, {g.canvas_h}, {g.canvas_w}, 3), got {frames_bhw3.shape}")
         sprites_mkk4 = self.decode_sprites(params) if sprites_mkk4 is None else sprites_mkk4
-        proj_blhwd, switches, body_bhwd = self.encoder.apply({"params": params["encoder"]}, frames_bhw3)
+        proj_blhwd, switches, body_bhwd = _float32(
+            self.encoder.apply({"params": self._compute(params["encoder"])}, self._compute(frames_bhw3)))
         scores_blhwm = render.score_sprites(proj_blhwd, params["dictionary"]["latents"], self.score_scale)
         ids_blhw = jnp.argmax(scores_blhwm, axis=-1) if sprite_ids_blhw is None else sprite_ids_blhw
         sel_scores = scores_blhwm if sprite_ids_blhw is None else jax.nn.one_hot(ids_blhw, self.num_sprites)
@@ -291,11 +306,12 @@ class SpriteModel:
         crops_ckk3 = render.extract_windows(frames_bhw3, g).reshape(b * cells, k, k, 3)
         valid_ckk1 = jnp.asarray(window_validity(g).reshape(cells, k, k, 1))
         sprites_akk4 = sprites_blhwkk4.reshape(b * n, k, k, 4)
-        predict = functools.partial(self.transform.apply, {"params": params["transform"]})
+        predict = functools.partial(self.transform.apply, {"params": self._compute(params["transform"])})
 
         def predict_anchors(anchor_a):  # flat anchor index (frame, layer, row, col) -> offsets_a2
             cell_a = anchor_a // n * cells + anchor_a % cells
-            return predict(crops_ckk3[cell_a], valid_ckk1[anchor_a % cells], sprites_akk4[anchor_a])
+            inputs = self._compute((crops_ckk3[cell_a], valid_ckk1[anchor_a % cells], sprites_akk4[anchor_a]))
+            return _float32(predict(*inputs))
 
         total = b * n
         if active_blhw is None:
@@ -329,6 +345,10 @@ class SpriteModel:
             return render.solid_background(jax.lax.stop_gradient(bg["color"]), batch, self.geom)
         logits_x, logits_y = self.shift_head.apply({"params": bg["shift_head"]}, body_bhwd)
         return render.texture_background(jax.nn.sigmoid(bg["texture_logits"]), logits_x, logits_y, hard)
+
+
+def _float32(tree):
+    return jax.tree.map(lambda x: x.astype(jnp.float32) if jnp.issubdtype(x.dtype, jnp.floating) else x, tree)
 
 
 def whole_chunks(ids_a, chunk: int):
