@@ -139,20 +139,24 @@ class MetricsLog:
     checkpoint does not hold, a half-written last line; TensorBoard's purge_step), so steps stay increasing."""
 
     def __init__(self, workdir: pathlib.Path, enabled: bool, start_step: int = 0):
-        self.enabled, self.workdir = enabled, workdir
+        self.enabled, self.workdir, self.tb = enabled, workdir, None
         if enabled:
-            from tensorboardX import SummaryWriter
-
             _drop_rows_after(workdir / "metrics.jsonl", start_step)
             self.jsonl = open(workdir / "metrics.jsonl", "a")
-            self.tb = SummaryWriter(str(workdir / "tensorboard"), purge_step=start_step + 1)
+            try:
+                from tensorboardX import SummaryWriter
+            except ImportError:  # an accelerator image without it: metrics.jsonl still holds every figure
+                print("spritejax train: note: tensorboardX is not installed, so no TensorBoard events are written "
+                      "(metrics.jsonl has every figure)", file=sys.stderr, flush=True)
+            else:
+                self.tb = SummaryWriter(str(workdir / "tensorboard"), purge_step=start_step + 1)
 
     def write(self, step: int, metrics: dict) -> None:
         if not self.enabled:
             return
         self.jsonl.write(json.dumps({"step": step, **metrics}) + "\n")
         self.jsonl.flush()
-        for name, value in metrics.items():
+        for name, value in metrics.items() if self.tb else ():
             self.tb.add_scalar(f"train/{name}", value, step)
 
     def config_change(self, step: int, changes: dict) -> None:
@@ -165,12 +169,13 @@ class MetricsLog:
             f.write(row)
 
     def image(self, step: int, name: str, image_hw3: np.ndarray) -> None:
-        if self.enabled:
+        if self.tb:
             self.tb.add_image(name, image_hw3, step, dataformats="HWC")
 
     def close(self) -> None:
         if self.enabled:
             self.jsonl.close()
+        if self.tb:
             self.tb.close()
 
 

@@ -52,3 +52,21 @@ def test_the_demo_config_reaches_its_measured_bar(tmp_path):
     # measured 28.12 / 28.57 dB, binary IoU 0.879 / 0.878, mIoU 0.766 / 0.803 on seeds 0 / 1 (docs/model.md)
     assert result["psnr_hard"] >= 27.0 and result["iou_binary"] >= 0.83 and result["iou_multiclass"] >= 0.72, result
     assert result["psnr_soft"] - result["psnr_hard"] <= 0.5, result
+
+
+def test_device_benchmark_quick_is_resumable_and_prints_one_json_line(tmp_path):
+    """benchmarks/device.py on the CPU at --quick sizes, two figures: the one JSON line, and a rerun that finds
+    them in --out and measures nothing again."""
+    out = tmp_path / "device.json"
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "device.py"), "--quick", "--out", str(out),
+           "--figures", "composite_float32", "correctness_bfloat16"]
+    first = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert first.returncode == 0, first.stderr[-2000:]
+    line = json.loads(first.stdout.strip().splitlines()[-1])
+    assert line["benchmark"] == "device" and line["device"]["backend"] == "cpu"
+    assert line["composite_float32"]["soft_b8_frames_per_s"] > 0
+    assert line["correctness_bfloat16"]["soft_psnr_vs_cpu_float32"] > 30  # bfloat16 against the float32 reference
+    assert "train_step_float32" not in line
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert again.returncode == 0 and "done in" not in again.stderr  # both figures were already in --out
+    assert json.loads(again.stdout.strip().splitlines()[-1])["composite_float32"] == line["composite_float32"]

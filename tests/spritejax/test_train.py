@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import signal
+import sys
 import threading
 import time
 
@@ -339,3 +340,12 @@ def test_training_on_capped_footage_says_how_much_it_used(tmp_path, dataset, cap
     train.train(cfg, tmp_path / "run", progress=False)
     notes = [line for line in capsys.readouterr().err.splitlines() if "frames in" in line]
     assert len(notes) == 1 and "using 10 of the 12 frames" in notes[0] and "data.num_frames=10" in notes[0], notes
+
+
+def test_training_without_tensorboardx_keeps_metrics_jsonl(tmp_path, dataset, monkeypatch, capsys):
+    """The accelerator images lack tensorboardX: training still runs and logs, and says so once."""
+    monkeypatch.setitem(sys.modules, "tensorboardX", None)  # `import tensorboardX` now fails
+    train.train(tiny("train.num_steps=4", "train.sample_every=2"), tmp_path, progress=False, dataset=dataset)
+    assert [row["step"] for row in read_metrics(tmp_path)] == [1, 2, 3, 4]
+    assert not (tmp_path / "tensorboard").exists() and (tmp_path / "samples" / "step_0000004.png").is_file()
+    assert capsys.readouterr().err.count("tensorboardX is not installed") == 1
