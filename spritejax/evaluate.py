@@ -1,6 +1,8 @@
-"""`spritejax eval --workdir DIR`: reconstruction PSNR and the paper's §3.1 segmentation IoUs, as JSON.
+"""A trained model's evaluation report (`spritejax eval`): reconstruction PSNR and the paper's §3.1 segmentation
+IoUs, as JSON.
 
-Figures, all over the held-out frames (the training frames when the split holds none out):
+Figures, all over the held-out frames (the training frames when the split holds none out), or over another
+folder / video, or chosen frame indices (eval_dataset):
 - psnr_soft / psnr_hard: the model in training (soft) and test (hard) mode; psnr_hard_transform_soft /
   psnr_hard_transform_hard: hard mode with the translation predictor fed the soft sprite (the reference code)
   or the hard one (the paper's description) — ARCHITECTURE.md asks for both.
@@ -13,6 +15,7 @@ Figures, all over the held-out frames (the training frames when the split holds 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 
@@ -21,7 +24,50 @@ import numpy as np
 from . import inference, metrics
 from .checkpoint import load_workdir
 from .data import load_dataset
+from .data.frames import IMAGE_EXTENSIONS
+from .errors import UserError
 from .inference import eval_indices, hard_outputs, predict
+
+
+def eval_dataset(cfg, data: str | None = None, frames: str | None = None):
+    """(dataset whose test_idx are the frames to evaluate, what they are). By default the training data's held-out
+    frames; `data`: every frame of another folder, image or video instead, read with the training data's options
+    (resize, fit, allow_upscale, video_step; a folder's ground-truth maps give it IoUs, docs/data.md); `frames`:
+    frame indices of either, as `A:B` (B excluded), `N` or a comma list of those (`0:40,57`)."""
+    if data is None:
+        dataset = load_dataset(cfg.data, cfg.canvas)
+        indices, split = eval_indices(dataset)
+    else:
+        if not os.path.exists(data):
+            raise UserError(f"--data {data}: no such folder, image or video")
+        is_video = os.path.isfile(data) and not data.lower().endswith(IMAGE_EXTENSIONS)
+        options = {**cfg.data.to_dict(), "source": "video" if is_video else "folder", "path": data,
+                   "num_frames": 0, "holdout": 0.0, "random_crop": False}
+        dataset = load_dataset(options, cfg.canvas)
+        indices, split = np.arange(dataset.num_frames), f"every frame of {data}"
+    if frames is not None:
+        indices, split = frame_indices(frames, dataset.num_frames), f"frames {frames} of " + (
+            data or "the training data")
+    return dataclasses.replace(dataset, test_idx=np.asarray(indices, np.int64)), split
+
+
+def frame_indices(spec: str, num_frames: int) -> np.ndarray:
+    """`A:B,N,...` -> sorted unique frame indices, each checked against num_frames."""
+    picked = []
+    for part in spec.replace(" ", "").split(","):
+        try:
+            if ":" in part:
+                a, b = (int(x) if x else d for x, d in zip(part.split(":", 1), (0, num_frames)))
+                picked.extend(range(a, b))
+            else:
+                picked.append(int(part))
+        except ValueError:
+            raise UserError(f"--frames {spec!r}: {part!r} is not an index or an A:B range") from None
+    bad = [i for i in picked if not 0 <= i < num_frames]
+    if bad or not picked:
+        raise UserError(f"--frames {spec!r} names {'no frame' if not picked else f'frame {bad[0]}'}; the data has "
+                        f"{num_frames} frames (0 to {num_frames - 1})")
+    return np.unique(picked)
 
 
 def evaluate_model(model, params, dataset, batch_size: int = 16, seed: int = 0, hard_main=None) -> dict:
@@ -55,12 +101,13 @@ def evaluate_model(model, params, dataset, batch_size: int = 16, seed: int = 0, 
     return report
 
 
-def evaluate_workdir(workdir: str, batch_size: int = 16) -> dict:
-    """Load a training workdir's latest checkpoint and its dataset, evaluate."""
+def evaluate_workdir(workdir: str, batch_size: int = 16, data: str | None = None, frames: str | None = None) -> dict:
+    """Load a training workdir's latest checkpoint, evaluate it on eval_dataset(cfg, data, frames)."""
     cfg, model, params = load_workdir(workdir)
     start = time.perf_counter()
-    dataset = load_dataset(cfg.data, cfg.canvas)
+    dataset, split = eval_dataset(cfg, data, frames)
     report = evaluate_model(model, params, dataset, batch_size, seed=int(cfg.train.seed))
+    report["eval_split"] = split
     report["workdir"] = os.path.abspath(workdir)
     report["eval_seconds"] = round(time.perf_counter() - start, 2)
     return report

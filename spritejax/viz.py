@@ -288,8 +288,14 @@ def render_outputs(model, params, dataset, out_dir: str, num_show: int = 6, batc
         shown = f"no sprite is used on the {split} frames (the background explains every frame), so all " \
                 f"{model.num_sprites} dictionary sprites"
         print(f"spritejax: note: {shown} are drawn in sprite_sheet.png", file=sys.stderr)
-    save("sprite_sheet.png", sprite_sheet(sprites_mkk4, order, scale=max(2, 64 // model.geom.k)),
+    scale = max(2, 64 // model.geom.k)
+    save("sprite_sheet.png", sprite_sheet(sprites_mkk4, order, scale=scale),
          f"Sprite sheet: {shown}, in 1-D t-SNE order of their latent codes (checkerboard = transparent)")
+    faded = sprites_mkk4 * np.where(used_m > 0, 1.0, 0.3)[:, None, None, None] ** np.array([0, 0, 0, 1.0])
+    counts = ", ".join(f"{i}: {int(c)}" for i, c in enumerate(used_m))
+    save("dictionary.png", sprite_sheet(faded, range(model.num_sprites), scale=scale),
+         f"The whole dictionary, entries 0 to {model.num_sprites - 1} in index order (row by row), unused ones "
+         f"faded; how many active anchors draw each on the {split} frames: {counts}")
 
     rows = [[up(frames_nhw3[i]), up(hard["recon_bhw3"][i])] for i in range(n_show)]
     save("reconstructions.png", tile([x for r in rows for x in r], cols=2),

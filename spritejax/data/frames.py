@@ -147,9 +147,59 @@ def load_folder(path: str, canvas_hw, num_frames: int | None = None, resize: str
                                 f"{first_hw[1]}x{first_hw[0]}; all frames in a folder must share one size")
             chunk.append(image)
         frames.append(fit_to_canvas(np.stack(chunk), canvas_hw, resize, fit))
-    return Dataset(frames_nhw3=np.concatenate(frames), meta={"source": "folder", "files": files,
-                                                              "source_hw": first_hw,
-                                                              "frames_available": len(available)})
+    truth = load_ground_truth(path, files, first_hw, canvas_hw, fit) if os.path.isdir(path) else {}
+    return Dataset(frames_nhw3=np.concatenate(frames), **truth,
+                   meta={"source": "folder", "files": files, "source_hw": first_hw,
+                         "frames_available": len(available)})
+
+
+GROUND_TRUTH = {"class_ids_nhw": "classes", "instance_ids_nhw": "instances"}  # sub-folders of a frame folder
+
+
+def load_ground_truth(folder: str, files: list[str], source_hw, canvas_hw, fit: str) -> dict:
+    """Dataset fields from a frame folder's labelled maps, when it has a `classes/` sub-folder: for each frame
+    `NAME.ext`, `classes/NAME.png` holds its class id per pixel (a single-channel 8- or 16-bit PNG at the frame's
+    size, 0 = background) and optionally `instances/NAME.png` one id per object; `classes.txt` names the classes,
+    one per line from id 0 ('background'). The maps are fitted to the canvas as the frames are, by nearest pixel,
+    so ids stay ids."""
+    import imageio.v3 as iio
+
+    if not os.path.isdir(os.path.join(folder, "classes")):
+        return {}
+    out = {}
+    for field, sub in GROUND_TRUTH.items():
+        if not os.path.isdir(os.path.join(folder, sub)):
+            continue
+        maps = []
+        for frame in files:
+            name = os.path.join(folder, sub, os.path.splitext(os.path.basename(frame))[0] + ".png")
+            if not os.path.isfile(name):
+                raise UserError(f"{name}: missing; {sub}/ needs one map per frame (for {os.path.basename(frame)})")
+            try:
+                ids = np.asarray(iio.imread(name))
+            except Exception as err:  # imageio raises several types for undecodable data
+                raise UserError(f"{name}: cannot read ({type(err).__name__})") from None
+            if ids.ndim == 3 and (ids == ids[..., :1]).all():
+                ids = ids[..., 0]
+            if ids.ndim != 2 or not np.issubdtype(ids.dtype, np.integer):
+                raise UserError(f"{name}: a label map must be a single-channel integer PNG (got shape "
+                                f"{ids.shape}, {ids.dtype})")
+            if ids.shape != tuple(source_hw):
+                raise UserError(f"{name} is {ids.shape[1]}x{ids.shape[0]} but its frame is "
+                                f"{source_hw[1]}x{source_hw[0]}")
+            maps.append(ids.astype(np.float32)[..., None])
+        fitted = fit_to_canvas(np.stack(maps), canvas_hw, "nearest", fit)[..., 0]
+        out[field] = np.rint(fitted).astype(np.int32)
+    names_file = os.path.join(folder, "classes.txt")
+    if os.path.isfile(names_file):
+        with open(names_file, encoding="utf-8") as fh:
+            names = [line.strip() for line in fh if line.strip()]
+    else:
+        names = ["background"] + [f"class {c}" for c in range(1, int(out["class_ids_nhw"].max()) + 1)]
+    if int(out["class_ids_nhw"].max()) >= len(names):
+        raise UserError(f"{names_file} names {len(names)} classes but the maps use id {out['class_ids_nhw'].max()}")
+    out["class_names"] = names
+    return out
 
 
 # ---------------------------------------------------------------- random crops (natural images, §3.4)

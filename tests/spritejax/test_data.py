@@ -382,3 +382,34 @@ def test_capped_footage_says_how_much_was_used(tmp_path):
     stepped = load_dataset({"source": "video", "path": str(path), "num_frames": 4, "video_step": 3}, (8, 8))
     assert abs(stepped.meta["frames_available"] - 10) <= 1
     assert capped_note(load_dataset({"source": "video", "path": str(path), "num_frames": 0}, (8, 8))) is None
+
+
+def _write_labelled_folder(folder, dataset, names_file=True):
+    """The frames as PNGs with their class / instance maps beside them, as docs/data.md lays them out."""
+    import imageio.v3 as iio
+
+    (folder / "classes").mkdir(parents=True)
+    (folder / "instances").mkdir()
+    for i, frame in enumerate(dataset.frames_nhw3):
+        iio.imwrite(folder / f"f{i}.png", np.rint(frame * 255).astype(np.uint8))
+        iio.imwrite(folder / "classes" / f"f{i}.png", dataset.class_ids_nhw[i].astype(np.uint8))
+        iio.imwrite(folder / "instances" / f"f{i}.png", dataset.instance_ids_nhw[i].astype(np.uint16))
+    if names_file:
+        (folder / "classes.txt").write_text("\n".join(dataset.class_names) + "\n")
+
+
+def test_a_labelled_frame_folder_gives_ground_truth(tmp_path):
+    from spritejax.data import synthetic
+
+    game = synthetic.generate(5, (32, 48), 0)
+    _write_labelled_folder(tmp_path / "clip", game)
+    ds = load_dataset({"source": "folder", "path": str(tmp_path / "clip"), "num_frames": 0}, (32, 48))
+    np.testing.assert_array_equal(ds.class_ids_nhw, game.class_ids_nhw)
+    np.testing.assert_array_equal(ds.instance_ids_nhw, game.instance_ids_nhw)
+    assert ds.class_names == game.class_names and ds.has_ground_truth
+    half = load_dataset({"source": "folder", "path": str(tmp_path / "clip"), "num_frames": 0, "resize": "nearest"},
+                        (16, 24))  # fitted as the frames are: the centre pixel of each 2×2 block
+    np.testing.assert_array_equal(half.class_ids_nhw, game.class_ids_nhw[:, 1::2, 1::2])
+    (tmp_path / "clip" / "classes" / "f3.png").unlink()
+    with pytest.raises(UserError, match=r"classes/f3\.png: missing"):
+        load_dataset({"source": "folder", "path": str(tmp_path / "clip"), "num_frames": 0}, (32, 48))

@@ -19,7 +19,7 @@ REPORT_KEYS = {"psnr_soft", "psnr_hard", "psnr_hard_transform_soft", "psnr_hard_
                "psnr_background_only", "iou_multiclass", "iou_binary", "iou_per_class", "assignment",
                "sprites_used", "sprite_use_counts", "eval_split", "num_frames", "paper_figure6", "has_ground_truth",
                "active_anchors_per_frame", "visible_objects_per_frame"}
-IMAGES = ("sprite_sheet.png", "reconstructions.png", "layers.png", "segmentation.png")
+IMAGES = ("sprite_sheet.png", "dictionary.png", "reconstructions.png", "layers.png", "segmentation.png")
 
 
 @pytest.fixture(scope="module")
@@ -138,3 +138,33 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     assert cli.main(["eval", "--workdir", str(tmp_path)]) == 2
     assert "not a training workdir" in capsys.readouterr().err
     assert cli.main(["demo", "--out", str(tmp_path / "x"), "--steps", "0"]) == 2
+
+
+def test_eval_on_another_labelled_folder_and_on_chosen_frames(demo_dir, tmp_path, capsys):
+    """`eval --data` reads a frame folder the model never saw (with class maps beside it: IoUs), `--frames`
+    picks indices; mistakes in either are one-line errors."""
+    from spritejax.data import synthetic
+
+    game = synthetic.generate(6, (16, 16), 7, sprite_size=8, counts={"player": 1, "enemy": 1, "block": 1})
+    clip = tmp_path / "clip"
+    (clip / "classes").mkdir(parents=True)
+    for i, frame in enumerate(game.frames_nhw3):
+        iio.imwrite(clip / f"{i:03d}.png", np.rint(frame * 255).astype(np.uint8))
+        iio.imwrite(clip / "classes" / f"{i:03d}.png", game.class_ids_nhw[i].astype(np.uint8))
+    (clip / "classes.txt").write_text("\n".join(game.class_names))
+    workdir = str(demo_dir / "workdir")
+    out = tmp_path / "other.json"
+    assert cli.main(["eval", "--workdir", workdir, "--data", str(clip), "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["num_frames"] == 6 and report["eval_split"] == f"every frame of {clip}"
+    assert report["has_ground_truth"] and 0 <= report["iou_binary"] <= 1
+    assert set(report["iou_per_class"]) <= set(game.class_names[1:])
+    assert cli.main(["eval", "--workdir", workdir, "--data", str(clip), "--frames", "1:3,5", "--out", str(out)]) == 0
+    assert json.loads(out.read_text())["num_frames"] == 3
+    assert cli.main(["eval", "--workdir", workdir, "--frames", "0,2", "--out", str(out)]) == 0
+    assert json.loads(out.read_text())["eval_split"] == "frames 0,2 of the training data"
+    capsys.readouterr()
+    for bad, message in ((["--frames", "0:99"], "names frame 12"), (["--frames", "x"], "not an index"),
+                         (["--data", str(tmp_path / "nope")], "no such folder")):
+        assert cli.main(["eval", "--workdir", workdir, *bad]) == 2
+        assert message in capsys.readouterr().err
