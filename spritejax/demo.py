@@ -37,6 +37,7 @@ QUICK_OVERRIDES = (
     "data.synthetic={'sprite_size': 8, 'counts': {'player': 1, 'enemy': 1, 'block': 1}}",
     "train.batch_size=4",
     "train.num_steps=3",
+    "optim.lr=1e-3",  # 3 steps at the demo's 2e-3 switch every anchor off: the smoke run would draw nothing
     "loss.finetune_steps=1",
     "train.log_every=1",
     "train.ckpt_every=3",
