@@ -1,4 +1,4 @@
-"""`spritejax demo --out DIR`: the first thing to run. CPU only, ~2.5 minutes on 2 cores, everything in one folder.
+"""`spritejax demo --out DIR`: the first thing to run. CPU only, ~2.2 minutes on 2 cores, everything in one folder.
 
 It generates the synthetic sprite game (with ground truth), trains the `demo` config's model on it, evaluates
 on held-out frames (PSNR against the background-only baseline, the paper's §3.1 IoUs) and writes
