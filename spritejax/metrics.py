@@ -20,6 +20,8 @@ import sys
 
 import numpy as np
 
+from .render import place_windows
+
 BACKGROUND_SPRITE = -1
 PAPER_FIGURE6 = {"psnr": 38.54, "iou_multiclass": 0.6497, "iou_binary": 0.7352}  # MarioNette, synthetic game
 
@@ -27,7 +29,7 @@ PAPER_FIGURE6 = {"psnr": 38.54, "iou_multiclass": 0.6497, "iou_binary": 0.7352} 
 # ---------------------------------------------------------------- PSNR
 
 def _xp(*arrays):
-    """jax.numpy when any input is a jax array (or tracer), else numpy; never imports jax itself."""
+    """jax.numpy when any input is a jax array (or tracer), else numpy (host figures stay numpy)."""
     jax = sys.modules.get("jax")
     if jax is not None and any(isinstance(x, jax.Array) for x in arrays):
         return jax.numpy
@@ -58,44 +60,23 @@ def mean_psnr(a_n, b_n, max=1.0) -> float:  # noqa: A002
 
 # ---------------------------------------------------------------- sprite id maps from a model output
 
-def _place_windows(x_blhwkk: np.ndarray, canvas_hw, k: int, fill) -> np.ndarray:
-    """Every anchor window onto the canvas, one canvas per parity group -> x_b(l·4)HW.
-
-    Anchor (i, j)'s k×k window covers canvas rows [i·cell − k/4, i·cell − k/4 + k); anchors of equal
-    (i % 2, j % 2) never overlap, so each parity group is a reshape onto a padded canvas; pixels a group
-    does not cover get `fill`.
-    """
-    b, l, gh, gw = x_blhwkk.shape[:4]
-    cell, pad = k // 2, k // 4
-    eh, ew = gh + gh % 2, gw + gw % 2
-    x = np.full((b, l, eh, ew, k, k), fill, x_blhwkk.dtype)
-    x[:, :, :gh, :gw] = x_blhwkk
-    x = x.reshape(b, l, eh // 2, 2, ew // 2, 2, k, k)
-    out = np.full((b, l, 4, (eh + 1) * cell, (ew + 1) * cell), fill, x_blhwkk.dtype)
-    for pi in (0, 1):
-        for pj in (0, 1):
-            group = x[:, :, :, pi, :, pj].transpose(0, 1, 2, 4, 3, 5).reshape(b, l, eh // 2 * k, ew // 2 * k)
-            out[:, :, 2 * pi + pj, pi * cell:pi * cell + eh // 2 * k, pj * cell:pj * cell + ew // 2 * k] = group
-    h, w = canvas_hw
-    return out[..., pad:pad + h, pad:pad + w].reshape(b, l * 4, h, w)
-
-
 def sprite_id_maps_from_output(visibility_blhwkk, sprite_ids_blhw, geom) -> np.ndarray:
     """Per-pixel dictionary id of the most visible sprite, -1 where the background shows most -> int32 bhw.
 
     A pixel is foreground when the sprites together show more than the background (Σ visibility > 0.5, the
     render's visibilities and background weight sum to 1); it then takes the id of the single most visible
-    anchor. With hard selection (binary alphas) this is exactly the owner of the pixel. `geom` is a
-    render.Geometry (anything with canvas_h, canvas_w, k).
+    anchor. With hard selection (binary alphas) this is exactly the owner of the pixel. Windows are placed by
+    render.place_windows, the compositor's own placement.
     """
     vis_blhwkk = np.asarray(visibility_blhwkk, np.float32)
     ids_blhw = np.asarray(sprite_ids_blhw).astype(np.int32)
     k = vis_blhwkk.shape[-1]
     if k != geom.k or vis_blhwkk.shape[2:4] != ids_blhw.shape[2:4]:
         raise ValueError(f"visibility {vis_blhwkk.shape} / sprite ids {ids_blhw.shape} do not fit k={geom.k}")
-    canvas_hw = (geom.canvas_h, geom.canvas_w)
-    vis_bcHW = _place_windows(vis_blhwkk, canvas_hw, k, 0.0)
-    ids_bcHW = _place_windows(np.broadcast_to(ids_blhw[..., None, None], vis_blhwkk.shape), canvas_hw, k, -1)
+    vis_bcHW = np.asarray(place_windows(vis_blhwkk[..., None], geom))[..., 0]
+    # ids + 1 so that "no window" (placed as 0) comes out as -1
+    owners = np.broadcast_to(ids_blhw[..., None, None, None] + 1, vis_blhwkk.shape + (1,))
+    ids_bcHW = np.asarray(place_windows(owners, geom))[..., 0] - 1
     best_b1HW = np.argmax(vis_bcHW, axis=1)[:, None]
     best_ids_bHW = np.take_along_axis(ids_bcHW, best_b1HW, axis=1)[:, 0]
     foreground_bHW = vis_bcHW.sum(axis=1) > 0.5

@@ -209,6 +209,16 @@ def _place(x_blhwkkc, cell: int):
     return tuple(groups)
 
 
+def place_windows(x_blhwkkc, geom: Geometry):
+    """Every anchor window on the canvas, one canvas per layer and parity group -> x_b(l·4)HWc, zeros where a
+    group has no window. Anchors of one group never overlap, so this is what finding a pixel's owner needs
+    (metrics.sprite_id_maps_from_output); compositing places the same way (_fold_groups)."""
+    b, l = x_blhwkkc.shape[:2]
+    p, h, w = geom.pad, geom.canvas_h, geom.canvas_w
+    groups = [g[:, :, p:p + h, p:p + w] for g in _place(jnp.asarray(x_blhwkkc), geom.cell)]
+    return jnp.stack(groups, axis=2).reshape(b, l * 4, h, w, x_blhwkkc.shape[-1])
+
+
 def _cut(groups, gh: int, gw: int, kk: int):
     """Cut the 4 group canvases (each y_blHWc) back into anchor windows -> y_blhwkkc; the adjoint of _place.
 

@@ -15,6 +15,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+import jax.numpy as jnp
 import numpy as np
 
 from . import metrics
@@ -23,6 +24,7 @@ from .data import load_dataset
 from .errors import UserError
 from .ffmpeg import quiet_fork
 from .inference import eval_indices, hard_outputs, used_sprites
+from .render import layer_norm
 
 # ----------------------------------------------------------------------------------------------- images
 
@@ -248,9 +250,7 @@ table {{ border-collapse: collapse; }} th, td {{ border: 1px solid #ccc; padding
 
 def latent_codes(params) -> np.ndarray:
     """The dictionary's codes as the generator and the scores see them (layer-normalised), (m, d)."""
-    latents_md = np.asarray(params["dictionary"]["latents"], np.float64)
-    centred = latents_md - latents_md.mean(-1, keepdims=True)
-    return centred / np.sqrt(np.mean(centred**2, -1, keepdims=True) + 1e-5)
+    return np.asarray(layer_norm(jnp.asarray(params["dictionary"]["latents"], jnp.float32)), np.float64)
 
 
 def _display_scale(h: int, w: int, target: int = 192) -> int:
