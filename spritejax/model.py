@@ -207,14 +207,20 @@ class SpriteModel:
 
     def decode_sprites(self, params):
         """The dictionary's RGBA sprites_mkk4 in [0, 1] (what an editor may change and pass to render_from)."""
-        return _float32(self.dictionary.apply({"params": self._compute(params["dictionary"])}))
+        return self._float32(self.dictionary.apply({"params": self._compute(params["dictionary"])}))
 
     def _compute(self, tree):
         """A network's parameters or inputs in the compute dtype. With bfloat16 the float32 parameters stay the
         master copy (the cast's gradient flows back to them); outputs come back through _float32."""
-        if self.compute_dtype == "float32":
+        return self._cast(tree, self.compute_dtype)
+
+    def _float32(self, tree):
+        """A network's outputs back in float32 when it computed in a lower precision (float64 stays float64)."""
+        return self._cast(tree, "float32")
+
+    def _cast(self, tree, dtype: str):
+        if self.compute_dtype == "float32":  # nothing to cast: also leaves float64 (the gradient tests) alone
             return tree
-        dtype = jnp.dtype(self.compute_dtype)
         return jax.tree.map(lambda x: x.astype(dtype) if jnp.issubdtype(x.dtype, jnp.floating) else x, tree)
 
     # ---- forward ------------------------------------------------------------------------------------------------
@@ -245,7 +251,7 @@ class SpriteModel:
         if frames_bhw3.shape[1:] != (g.canvas_h, g.canvas_w, 3):
             raise UserError(f"frames must be (batch, {g.canvas_h}, {g.canvas_w}, 3), got {frames_bhw3.shape}")
         sprites_mkk4 = self.decode_sprites(params) if sprites_mkk4 is None else sprites_mkk4
-        proj_blhwd, switches, body_bhwd = _float32(
+        proj_blhwd, switches, body_bhwd = self._float32(
             self.encoder.apply({"params": self._compute(params["encoder"])}, self._compute(frames_bhw3)))
         scores_blhwm = render.score_sprites(proj_blhwd, params["dictionary"]["latents"], self.score_scale)
         ids_blhw = jnp.argmax(scores_blhwm, axis=-1) if sprite_ids_blhw is None else sprite_ids_blhw
@@ -311,7 +317,7 @@ class SpriteModel:
         def predict_anchors(anchor_a):  # flat anchor index (frame, layer, row, col) -> offsets_a2
             cell_a = anchor_a // n * cells + anchor_a % cells
             inputs = self._compute((crops_ckk3[cell_a], valid_ckk1[anchor_a % cells], sprites_akk4[anchor_a]))
-            return _float32(predict(*inputs))
+            return self._float32(predict(*inputs))
 
         total = b * n
         if active_blhw is None:
@@ -345,10 +351,6 @@ class SpriteModel:
             return render.solid_background(jax.lax.stop_gradient(bg["color"]), batch, self.geom)
         logits_x, logits_y = self.shift_head.apply({"params": bg["shift_head"]}, body_bhwd)
         return render.texture_background(jax.nn.sigmoid(bg["texture_logits"]), logits_x, logits_y, hard)
-
-
-def _float32(tree):
-    return jax.tree.map(lambda x: x.astype(jnp.float32) if jnp.issubdtype(x.dtype, jnp.floating) else x, tree)
 
 
 def whole_chunks(ids_a, chunk: int):
