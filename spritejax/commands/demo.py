@@ -24,5 +24,6 @@ def run(args) -> int:
     print(f"PSNR hard {report['psnr_hard']:.2f} dB (soft {report['psnr_soft']:.2f}, background only "
           f"{report['psnr_background_only']:.2f}); {ious}; {report['demo']['wall_seconds']} s")
     print(f"results: {os.path.abspath(os.path.join(args.out, 'index.html'))} "
-          f"(metrics.json, sprite_sheet.png, reconstructions.png, layers.png, segmentation.png beside it)")
+          f"(metrics.json, sprite_sheet.png, dictionary.png, reconstructions.png, layers.png, segmentation.png "
+          f"beside it)")
     return 0
