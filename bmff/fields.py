@@ -11,6 +11,7 @@ on flags, counts or the bytes left (trun, iloc, sample entries, sgpd, ...) keep 
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar
 
@@ -28,23 +29,29 @@ class Kind:
     count: int = 0
 
 
-def _put_int(w: Writer, value, nbytes: int, signed: bool, label: str) -> None:
+def put_int(w: Writer, value, nbytes: int, label: str, signed: bool = False) -> None:
+    """Write `value` in exactly nbytes, big-endian; a value that is no integer or does not fit is a BmffError
+    naming `label` (never a struct.error or OverflowError). Every checked integer write of the box writers."""
+    try:
+        value = operator.index(value)
+    except TypeError:
+        raise BmffError(f"{label} = {value!r} is not an integer") from None
     bits = 8 * nbytes
-    low, high = (-(1 << (bits - 1)), 1 << (bits - 1)) if signed else (0, 1 << bits)
-    if not isinstance(value, int) or not low <= value < high:
-        raise BmffError(f"{label} = {value!r} does not fit in {'signed ' * signed}{bits} bits")
+    low, high = (-(1 << (bits - 1)), 1 << (bits - 1)) if signed and bits else (0, 1 << bits)
+    if not low <= value < high:
+        raise BmffError(f"{label} = {value} does not fit in {nbytes} {'signed ' * signed}bytes")
     w.write(value.to_bytes(nbytes, "big", signed=signed))
 
 
 def integer(nbytes: int, signed: bool = False) -> Kind:
     return Kind(lambda r, v: int.from_bytes(r.read(nbytes), "big", signed=signed),
-                lambda w, x, v, label: _put_int(w, x, nbytes, signed, label))
+                lambda w, x, v, label: put_int(w, x, nbytes, label, signed))
 
 
 def by_version(v0_bytes: int, v1_bytes: int) -> Kind:
     """An unsigned integer v0_bytes wide in version 0 and v1_bytes wide in version 1 (times, item IDs)."""
     width = lambda version: v1_bytes if version == 1 else v0_bytes
-    return Kind(lambda r, v: r.uint(width(v)), lambda w, x, v, label: _put_int(w, x, width(v), False, label))
+    return Kind(lambda r, v: r.uint(width(v)), lambda w, x, v, label: put_int(w, x, width(v), label))
 
 
 def verbatim(nbytes: int) -> Kind:

@@ -11,8 +11,7 @@ import struct
 from dataclasses import dataclass, field
 
 from ..box import BmffError, ContainerBox, Context, FullBox, Reader, Writer, register
-from ..fields import LONG, U32, FieldList
-from .meta import put_uint
+from ..fields import LONG, U32, FieldList, put_int
 
 
 def _check_flagged(box: FullBox, layout: tuple[tuple[int, str], ...]) -> None:
@@ -101,10 +100,10 @@ class TrackFragmentHeaderBox(FullBox):
 
     def build_body(self, w: Writer) -> None:
         _check_flagged(self, tuple((bit, name) for bit, name, _ in _TFHD_FIELDS))
-        put_uint(w, self.track_ID, 4, "tfhd track_ID")
+        put_int(w, self.track_ID, 4, "tfhd track_ID")
         for bit, name, width in _TFHD_FIELDS:
             if self.flags & bit:
-                put_uint(w, getattr(self, name), width, f"tfhd {name}")
+                put_int(w, getattr(self, name), width, f"tfhd {name}")
 
 
 @register()
@@ -163,13 +162,11 @@ class TrackRunBox(FullBox):
     def build_body(self, w: Writer) -> None:
         _check_flagged(self, ((0x000001, "data_offset"), (0x000004, "first_sample_flags"))
                        + tuple((bit, name) for bit, name, _ in _TRUN_SAMPLE_FIELDS))
-        put_uint(w, self.sample_count, 4, "trun sample_count")
+        put_int(w, self.sample_count, 4, "trun sample_count")
         if self.data_offset is not None:
-            if not -(1 << 31) <= self.data_offset < 1 << 31:
-                raise BmffError(f"trun data_offset {self.data_offset} does not fit in 32 signed bits")
-            w.i32(self.data_offset)
+            put_int(w, self.data_offset, 4, "trun data_offset", signed=True)
         if self.first_sample_flags is not None:
-            put_uint(w, self.first_sample_flags, 4, "trun first_sample_flags")
+            put_int(w, self.first_sample_flags, 4, "trun first_sample_flags")
         codes, names = self._record_format(self.flags, self.version)
         columns = [getattr(self, name) for name in names]
         for name, column in zip(names, columns):
@@ -218,12 +215,12 @@ class SegmentIndexBox(FullBox):
 
     def build_body(self, w: Writer) -> None:
         wide = 8 if self.version == 1 else 4
-        put_uint(w, self.reference_ID, 4, "sidx reference_ID")
-        put_uint(w, self.timescale, 4, "sidx timescale")
-        put_uint(w, self.earliest_presentation_time, wide, "sidx earliest_presentation_time")
-        put_uint(w, self.first_offset, wide, "sidx first_offset")
-        put_uint(w, self.reserved, 2, "sidx reserved")
-        put_uint(w, len(self.references), 2, "sidx reference_count")
+        put_int(w, self.reference_ID, 4, "sidx reference_ID")
+        put_int(w, self.timescale, 4, "sidx timescale")
+        put_int(w, self.earliest_presentation_time, wide, "sidx earliest_presentation_time")
+        put_int(w, self.first_offset, wide, "sidx first_offset")
+        put_int(w, self.reserved, 2, "sidx reserved")
+        put_int(w, len(self.references), 2, "sidx reference_count")
         for ref in self.references:
             for value, bits, name in ((ref.reference_type, 1, "reference_type"),
                                       (ref.referenced_size, 31, "referenced_size"),
@@ -231,9 +228,9 @@ class SegmentIndexBox(FullBox):
                                       (ref.SAP_delta_time, 28, "SAP_delta_time")):
                 if not 0 <= value < 1 << bits:
                     raise BmffError(f"sidx {name} = {value} does not fit in {bits} bits")
-            put_uint(w, ref.reference_type << 31 | ref.referenced_size, 4, "sidx reference")
-            put_uint(w, ref.subsegment_duration, 4, "sidx subsegment_duration")
-            put_uint(w, ref.starts_with_SAP << 31 | ref.SAP_type << 28 | ref.SAP_delta_time, 4, "sidx SAP")
+            put_int(w, ref.reference_type << 31 | ref.referenced_size, 4, "sidx reference")
+            put_int(w, ref.subsegment_duration, 4, "sidx subsegment_duration")
+            put_int(w, ref.starts_with_SAP << 31 | ref.SAP_type << 28 | ref.SAP_delta_time, 4, "sidx SAP")
 
 
 @register()
@@ -284,16 +281,16 @@ class TrackFragmentRandomAccessBox(FullBox):
         for size in (self.length_size_of_traf_num, self.length_size_of_trun_num, self.length_size_of_sample_num):
             if not 0 <= size <= 3:
                 raise BmffError(f"tfra length_size_of_* = {size} is not 0..3")
-        put_uint(w, self.track_ID, 4, "tfra track_ID")
-        put_uint(w, self.reserved << 6 | self.length_size_of_traf_num << 4 | self.length_size_of_trun_num << 2
+        put_int(w, self.track_ID, 4, "tfra track_ID")
+        put_int(w, self.reserved << 6 | self.length_size_of_traf_num << 4 | self.length_size_of_trun_num << 2
                  | self.length_size_of_sample_num, 4, "tfra reserved")
-        put_uint(w, len(self.entries), 4, "tfra number_of_entry")
+        put_int(w, len(self.entries), 4, "tfra number_of_entry")
         for e in self.entries:
-            put_uint(w, e.time, wide, "tfra time")
-            put_uint(w, e.moof_offset, wide, "tfra moof_offset")
-            put_uint(w, e.traf_number, traf, "tfra traf_number")
-            put_uint(w, e.trun_number, trun, "tfra trun_number")
-            put_uint(w, e.sample_number, sample, "tfra sample_number")
+            put_int(w, e.time, wide, "tfra time")
+            put_int(w, e.moof_offset, wide, "tfra moof_offset")
+            put_int(w, e.traf_number, traf, "tfra traf_number")
+            put_int(w, e.trun_number, trun, "tfra trun_number")
+            put_int(w, e.sample_number, sample, "tfra sample_number")
 
 
 @register()

@@ -26,16 +26,9 @@ from ..box import (
     payload_bytes,
     register,
 )
-from ..fields import ITEM_ID, FieldList
+from ..fields import ITEM_ID, FieldList, put_int
 from .file import MediaDataBox
 from .tables import Columns, Record, Rows, record_field
-
-
-def put_uint(w: Writer, value: int, nbytes: int, name: str) -> None:
-    """Write `value` in exactly nbytes, raising BmffError (not OverflowError) when it does not fit."""
-    if not 0 <= value < 1 << (8 * nbytes):
-        raise BmffError(f"{name} = {value} does not fit in {nbytes} bytes")
-    w.uint(value, nbytes)
 
 
 def _id_size(wide: bool) -> int:
@@ -300,26 +293,26 @@ class ItemLocationBox(FullBox):
         w.u8(self.offset_size << 4 | self.length_size)
         w.u8(self.base_offset_size << 4 | self.index_size)
         id_size = _id_size(v == 2)
-        put_uint(w, len(self.items), id_size, "iloc item_count")
+        put_int(w, len(self.items), id_size, "iloc item_count")
         fields = [("extent_index", self._index_size()), ("extent_offset", self.offset_size),
                   ("extent_length", self.length_size)]
         table = self.items
         for i, item in enumerate(table):
-            put_uint(w, item.item_ID, id_size, "iloc item_ID")
+            put_int(w, item.item_ID, id_size, "iloc item_ID")
             if v:
-                put_uint(w, item.reserved << 4 | item.construction_method, 2, "iloc construction_method")
-            put_uint(w, item.data_reference_index, 2, "iloc data_reference_index")
-            put_uint(w, item.base_offset, self.base_offset_size, "iloc base_offset")
+                put_int(w, item.reserved << 4 | item.construction_method, 2, "iloc construction_method")
+            put_int(w, item.data_reference_index, 2, "iloc data_reference_index")
+            put_int(w, item.base_offset, self.base_offset_size, "iloc base_offset")
             start, stop = table.first[i], table.first[i + 1]
-            put_uint(w, stop - start, 2, "iloc extent_count")
+            put_int(w, stop - start, 2, "iloc extent_count")
             columns = [(name, table.extents.cols[name][start:stop], width) for name, width in fields]
             for name, values, width in columns:
                 if not width and any(values):  # a 0-byte field holds only zeros: checked per column, not per value
-                    put_uint(w, next(x for x in values if x), 0, f"iloc {name}")
+                    put_int(w, next(x for x in values if x), 0, f"iloc {name}")
             coded = [(values, width, name) for name, values, width in columns if width]
             for k in range(stop - start if coded else 0):
                 for values, width, name in coded:
-                    put_uint(w, values[k], width, f"iloc {name}")
+                    put_int(w, values[k], width, f"iloc {name}")
 
     def item(self, item_ID: int) -> ItemLocation | None:
         return next((i for i in self.items if i.item_ID == item_ID), None)
@@ -343,7 +336,7 @@ class ItemInfoBox(FullBox):
         return cls([parse_box(r, ctx) for _ in range(entry_count)])
 
     def build_body(self, w: Writer) -> None:
-        put_uint(w, len(self.children), _id_size(self.version == 1), "iinf entry_count")
+        put_int(w, len(self.children), _id_size(self.version == 1), "iinf entry_count")
         build_boxes(w, self.children)
 
 
@@ -386,8 +379,8 @@ class ItemInfoEntry(FullBox):
 
     def build_body(self, w: Writer) -> None:
         v = self.version
-        put_uint(w, self.item_ID, _id_size(v == 3), "infe item_ID")
-        put_uint(w, self.item_protection_index, 2, "infe item_protection_index")
+        put_int(w, self.item_ID, _id_size(v == 3), "infe item_ID")
+        put_int(w, self.item_protection_index, 2, "infe item_protection_index")
         if v >= 2:
             w.fourcc(self.item_type)
         w.cstring(self.item_name)
@@ -400,7 +393,7 @@ class ItemInfoEntry(FullBox):
         if v == 1 and self.extension_type is not None:
             if self.content_encoding is None:
                 raise BmffError("infe v1 extension_type needs a content_encoding before it")
-            put_uint(w, self.extension_type, 4, "infe extension_type")
+            put_int(w, self.extension_type, 4, "infe extension_type")
 
 
 # --------------------------------------------------------------------------------------------- iref
@@ -432,10 +425,10 @@ class SingleItemTypeReferenceBox(Box):
 
     def build_body(self, w: Writer) -> None:
         size = _id_size(self.large)
-        put_uint(w, self.from_item_ID, size, "iref from_item_ID")
-        put_uint(w, len(self.to_item_ID), 2, "iref reference_count")
+        put_int(w, self.from_item_ID, size, "iref from_item_ID")
+        put_int(w, len(self.to_item_ID), 2, "iref reference_count")
         for i in self.to_item_ID:
-            put_uint(w, i, size, "iref to_item_ID")
+            put_int(w, i, size, "iref to_item_ID")
 
 
 register("iref", default_in=("iref",))(SingleItemTypeReferenceBox)
@@ -524,14 +517,14 @@ class ItemPropertyAssociationBox(FullBox):
     def build_body(self, w: Writer) -> None:
         id_size, wide = _id_size(self.version >= 1), bool(self.flags & 1)
         bits = 15 if wide else 7
-        put_uint(w, len(self.entries), 4, "ipma entry_count")
+        put_int(w, len(self.entries), 4, "ipma entry_count")
         for e in self.entries:
-            put_uint(w, e.item_ID, id_size, "ipma item_ID")
-            put_uint(w, len(e.associations), 1, "ipma association_count")
+            put_int(w, e.item_ID, id_size, "ipma item_ID")
+            put_int(w, len(e.associations), 1, "ipma association_count")
             for a in e.associations:
                 if not 0 <= a.property_index < 1 << bits:
                     raise BmffError(f"ipma property_index {a.property_index} needs {bits} bits (set flags & 1)")
-                put_uint(w, int(a.essential) << bits | a.property_index, 2 if wide else 1, "ipma association")
+                put_int(w, int(a.essential) << bits | a.property_index, 2 if wide else 1, "ipma association")
 
     def properties_of(self, item_ID: int) -> list[ItemPropertyAssociation]:
         return [a for e in self.entries if e.item_ID == item_ID for a in e.associations]
