@@ -25,6 +25,7 @@ import argparse
 import json
 import math
 import pathlib
+import shutil
 import sys
 import time
 
@@ -165,8 +166,6 @@ def loss_curve_figure(size: dict, steps: int) -> dict:
             f"train.ckpt_every={steps}", f"loss.finetune_steps={steps // 10}"])
         workdir = pathlib.Path(size["scratch"]) / f"curve_{precision}"
         if workdir.exists():
-            import shutil
-
             shutil.rmtree(workdir)
         train.train(cfg, workdir, progress=False)
         rows = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]

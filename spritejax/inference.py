@@ -1,6 +1,6 @@
 """Running a trained model on many frames: the one place for per-frame keys, the evaluation split, the compiled
-forward pass (soft or hard) and what a run of it returns. `evaluate`, `viz`, `edit`, `export`, `demo` and the
-training loop's samples call it; it draws nothing and reads no workdir.
+forward pass (soft or hard) and what a run of it returns. `evaluate`, `viz`, `export`, `demo` and the training
+loop (its keys and samples) call it; `edit` takes the keys it makes. It draws nothing and reads no workdir.
 """
 
 from __future__ import annotations

@@ -17,7 +17,6 @@ from .errors import UserError
 _INIT_STREAM = 0xFFFFFFFF
 
 
-
 def make_optimizer(model, lr: float, bg_lr: float, weight_decay: float,
                    schedule: tuple = ("constant",)) -> optax.GradientTransformation:
     """AdamW with PyTorch's defaults (betas 0.9/0.999, eps 1e-8, weight decay 0.01); by model.param_labels:
