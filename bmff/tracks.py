@@ -7,6 +7,7 @@ until a caller iterates them.
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import operator
 from array import array
@@ -85,17 +86,37 @@ def sample_count(trak: Box) -> int:
 
 
 class SampleList(Sequence):
-    """The samples of a track's sample tables as columns (offset, size, sync, sample_description_index,
-    decode_time arrays: a few bytes per sample); a Sample is made only for the one asked for, so resolving a
-    track costs a handful of C-level passes, not an object per sample. Slices are lists of Samples."""
+    """The samples of a track's sample tables, resolved from the tables' own runs: per chunk (offset, first
+    sample, count, sample_description_index), the sizes (one constant, or the 'stsz' entries), the 'stts' runs
+    and the 'stss' numbers. Memory grows with the tables' entries, never with the samples a constant-size run
+    claims (a 200-byte 'moov' may claim 2^24); iterating streams through C-level itertools, indexing bisects,
+    and a Sample is made only for the one asked for. Slices are lists of Samples."""
 
-    def __init__(self, offsets: array, sizes: array, sync: bytearray, sample_description_indices: array,
-                 decode_times: array):
-        self.offsets, self.sizes, self.sync = offsets, sizes, sync
-        self.sample_description_indices, self.decode_times = sample_description_indices, decode_times
+    def __init__(self, st: SampleTable):
+        self._chunk_offsets, self._firsts, self._counts, self._descriptions = st.chunk_columns()
+        self._sync = st.sync_numbers()
+        self._run_counts, self._deltas = st.time_runs()
+        self._constant, self._sizes = st.size_table()  # every table is checked before any sample is resolved
+        self._count = st.sample_count
+        self._prefix: array | None = None  # bytes of the samples before each one, made on the first index
+        self._run_starts = list(itertools.accumulate(self._run_counts, initial=0))
+        self._run_times = list(itertools.accumulate(map(operator.mul, self._run_counts, self._deltas),
+                                                    initial=0))
 
     def __len__(self) -> int:
-        return len(self.sizes)
+        return self._count
+
+    def _size_iter(self) -> Iterator[int]:
+        return itertools.repeat(self._constant, self._count) if self._sizes is None else iter(self._sizes)
+
+    def _before(self) -> Sequence[int]:
+        """The bytes of the samples before each sample (and after the last): a range for a constant size, else
+        a running sum made once (8 bytes a sample, for a table that stores 4 bytes a sample in the file)."""
+        if self._sizes is None:
+            return range(0, (self._count + 1) * self._constant, self._constant)
+        if self._prefix is None:
+            self._prefix = array("Q", itertools.accumulate(self._sizes, initial=0))
+        return self._prefix
 
     def __getitem__(self, i):
         if isinstance(i, slice):
@@ -103,13 +124,32 @@ class SampleList(Sequence):
         if not -len(self) <= i < len(self):
             raise IndexError(f"sample index {i} out of range ({len(self)} samples)")
         i %= len(self)
-        return Sample(i + 1, self.offsets[i], self.sizes[i], bool(self.sync[i]), self.sample_description_indices[i],
-                      self.decode_times[i])
+        c, r = bisect.bisect_right(self._firsts, i) - 1, bisect.bisect_right(self._run_starts, i) - 1
+        before = self._before()
+        return Sample(i + 1, self._chunk_offsets[c] + before[i] - before[self._firsts[c]],
+                      self._constant if self._sizes is None else self._sizes[i],
+                      self._sync is None or _contains(self._sync, i + 1), self._descriptions[c],
+                      self._run_times[r] + (i - self._run_starts[r]) * self._deltas[r])
 
     def __iter__(self) -> Iterator[Sample]:
-        rows = zip(itertools.count(1), self.offsets, self.sizes, map(bool, self.sync), self.sample_description_indices,
-                   self.decode_times)
-        return map(tuple.__new__, itertools.repeat(Sample), rows)  # Sample(*row) without its Python-level __new__
+        per_sample, repeat = itertools.chain.from_iterable, itertools.repeat
+        # a sample's offset is its chunk's offset plus the bytes of its chunk's samples before it: the bytes of
+        # all samples before it less those before its chunk
+        if self._counts.count(1) == len(self._counts) == self._count:  # a chunk per sample (common): as stored
+            offsets, descriptions = self._chunk_offsets, self._descriptions
+        else:
+            before = self._before()
+            shifts = map(operator.sub, self._chunk_offsets, map(before.__getitem__, self._firsts))
+            offsets = map(operator.add, before, per_sample(map(repeat, shifts, self._counts)))
+            descriptions = per_sample(map(repeat, self._descriptions, self._counts))
+        sync = repeat(True, self._count)
+        if self._sync is not None:  # runs of non-sync samples, each ended by a sync sample; then the rest
+            gaps = map(operator.sub, self._sync, [1, *(n + 1 for n in self._sync[:-1])])
+            sync = itertools.chain(per_sample(map(itertools.chain, map(repeat, repeat(False), gaps),
+                                                  repeat((True,)))), repeat(False))
+        times = itertools.accumulate(per_sample(map(repeat, self._deltas, self._run_counts)), initial=0)
+        rows = zip(itertools.count(1), offsets, self._size_iter(), sync, descriptions, times)
+        return map(tuple.__new__, repeat(Sample), rows)  # Sample(*row) without its Python-level __new__
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Sequence):
@@ -117,28 +157,14 @@ class SampleList(Sequence):
         return len(self) == len(other) and all(a == b for a, b in zip(self, other))
 
 
-def _column(code: str, values) -> array:
-    try:
-        return array(code, values)
-    except OverflowError:
-        raise BmffError("sample offsets or decode times run past 64 bits") from None
+def _contains(sorted_values: list[int], value: int) -> bool:
+    k = bisect.bisect_left(sorted_values, value)
+    return k < len(sorted_values) and sorted_values[k] == value
 
 
 def samples(trak: Box) -> SampleList:
     """Every sample of the track's sample tables in decode order; BmffError when the tables disagree."""
-    st = sample_table(trak)
-    chunk_offsets, firsts, counts, descriptions = st.chunk_columns()
-    times, sync = st.decode_time_iter(), st.sync_bytes()  # every table is checked before the big columns
-    sizes = st.size_column()
-    # a sample's offset is its chunk's offset plus the bytes of its chunk's samples before it: the bytes of all
-    # samples before it (a running sum, never stored) less those before its chunk
-    chunk_starts = itertools.accumulate(st.chunk_sizes(firsts, counts), initial=0)
-    shifts = map(operator.sub, chunk_offsets, chunk_starts)
-    per_sample = itertools.chain.from_iterable
-    offsets = _column("Q", map(operator.add, itertools.accumulate(sizes, initial=0),
-                               per_sample(map(itertools.repeat, shifts, counts))))
-    sdi = _column("I", per_sample(map(itertools.repeat, descriptions, counts)))
-    return SampleList(offsets, sizes, sync, sdi, _column("Q", times))
+    return SampleList(sample_table(trak))
 
 
 def read_sample(f: File, sample: Sample) -> bytes:

@@ -608,10 +608,27 @@ class SampleTable:
             raise BmffError(f"sample table announces {count} samples, more than the limit {self.max_samples}")
         return count
 
-    def size_column(self) -> array:
-        """Every sample's size as a u32 array (a constant size is repeated in C, 4 bytes a sample)."""
-        count, (sizes, constant) = self.sample_count, self._sizes()
-        return array("I", [constant]) * count if constant else array("I", sizes.entry_size)
+    def size_table(self) -> tuple[int, array | None]:
+        """(constant size, None), or (0, every sample's size as a u32 array) when each sample has an entry."""
+        sizes, constant = self._sizes()
+        return (constant, None) if constant else (0, array("I", sizes.entry_size))
+
+    def sync_numbers(self) -> list[int] | None:
+        """The sync samples' distinct 1-based numbers from 'stss', ascending; None without 'stss' (every sample
+        is one)."""
+        count, stss = self.sample_count, self._box("stss")
+        if stss is None:
+            return None
+        bad = next((n for n in stss.sample_number if not 1 <= n <= count), None)
+        if bad is not None:
+            raise BmffError(f"stss names sample {bad}; the track has {count}")
+        return sorted(set(stss.sample_number))
+
+    def time_runs(self) -> tuple[list[int], list[int]]:
+        """The 'stts' runs as (sample_count, sample_delta) columns; BmffError unless they cover every sample."""
+        stts = self._required("stts")
+        self.expand(stts.sample_count, stts.sample_delta, "stts")  # the coverage check
+        return list(stts.sample_count), list(stts.sample_delta)
 
     def sample_sizes(self) -> list[int]:
         count, (sizes, constant) = self.sample_count, self._sizes()

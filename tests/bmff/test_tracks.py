@@ -1,7 +1,7 @@
 """bmff.tracks: samples from the sample tables and from movie fragments, and their bytes."""
 
+import itertools
 import tracemalloc
-from array import array
 
 import pytest
 
@@ -101,26 +101,30 @@ def _reference_samples(sizes, chunk_offsets, stsc, stts, stss):
     return out
 
 
-def test_sample_list_columns_agree_with_the_tables_read_sample_by_sample():
+def _sample_table_trak(sizes, chunk_offsets, stsc, stts, stss, constant=0):
+    stbl = SampleTableBox(children=[
+        SampleDescriptionBox(children=[VisualSampleEntry("avc1"), VisualSampleEntry("avc1")]),
+        TimeToSampleBox(sample_count=[c for c, _ in stts], sample_delta=[d for _, d in stts]),
+        SampleToChunkBox(*map(list, zip(*stsc))),
+        SampleSizeBox(constant, len(sizes), [] if constant else sizes),
+        ChunkLargeOffsetBox(chunk_offsets), SyncSampleBox(stss)])
+    return TrackBox(children=[MediaBox(children=[MediaInformationBox(children=[stbl])])]), stbl
+
+
+def test_sample_list_agrees_with_the_tables_read_sample_by_sample():
     """Two stsc runs (the first starting at chunk 1, a second description), a last chunk that promises more
-    samples than remain, stts runs and an stss: the columnar SampleList gives every Sample the clauses give."""
+    samples than remain, stts runs and an stss: the SampleList, iterated or indexed, gives every Sample the
+    clauses give."""
     sizes = [5, 7, 1, 300, 2, 2, 9, 4, 6, 70000]
     chunk_offsets = [1000, 2000, 5000, 1 << 33]
     stsc = [(1, 3, 1), (3, 2, 2), (4, 5, 2)]  # chunk 4 promises 5 samples, 2 remain
     stts = [(4, 512), (6, 1001)]
-    stss = [1, 4, 9]
-    stbl = SampleTableBox(children=[
-        SampleDescriptionBox(children=[VisualSampleEntry("avc1"), VisualSampleEntry("avc1")]),
-        TimeToSampleBox(sample_count=[c for c, _ in stts], sample_delta=[d for _, d in stts]),
-        SampleToChunkBox(*map(list, zip(*stsc))), SampleSizeBox(0, len(sizes), sizes),
-        ChunkLargeOffsetBox(chunk_offsets), SyncSampleBox(stss)])
-    trak = TrackBox(children=[MediaBox(children=[MediaInformationBox(children=[stbl])])])
+    trak, stbl = _sample_table_trak(sizes, chunk_offsets, stsc, stts, [1, 4, 9])
     samples = tracks.samples(trak)
-    expected = _reference_samples(sizes, chunk_offsets, stsc, stts, stss)
+    expected = _reference_samples(sizes, chunk_offsets, stsc, stts, [1, 4, 9])
     assert list(samples) == expected == [samples[i] for i in range(len(samples))] and samples == expected
     assert samples[-1] == expected[-1] and samples[2:4] == expected[2:4] and len(samples) == 10
     assert samples[9].offset == (1 << 33) + 6 and samples[8].sample_description_index == 2
-    assert all(isinstance(c, array) for c in (samples.offsets, samples.sizes, samples.decode_times))
     with pytest.raises(IndexError):
         samples[10]
     stbl.find("stsc").samples_per_chunk[-1] = 1  # now the chunks hold 9 of the 10 samples
@@ -128,9 +132,23 @@ def test_sample_list_columns_agree_with_the_tables_read_sample_by_sample():
         tracks.samples(trak)
 
 
+@pytest.mark.parametrize("constant", [0, 6])
+def test_sample_list_of_a_chunk_per_sample_and_of_a_constant_size(constant):
+    """One sample per chunk (iteration then reads the chunk table as it is), a constant size (nothing
+    expanded), an empty chunk and a repeated, unordered stss: the same Samples as the clauses."""
+    sizes = [constant or s for s in (3, 1, 4, 1, 5, 9)]
+    chunk_offsets = [10, 20, 40, 80, 160, 320, 640]
+    stsc = [(1, 1, 1), (3, 0, 2), (4, 1, 2)]  # chunk 3 holds no sample
+    stss = [5, 2, 2]
+    trak, _ = _sample_table_trak(sizes, chunk_offsets, stsc, [(6, 7)], stss, constant)
+    samples = tracks.samples(trak)
+    expected = _reference_samples(sizes, chunk_offsets, stsc, [(6, 7)], stss)
+    assert list(samples) == expected == [samples[i] for i in range(6)] == samples[::-1][::-1]
+
+
 def test_a_million_constant_size_samples_stay_within_8_bytes_a_file_byte():
     """A 20-byte constant-size 'stsz' describes 2^20 samples of a 1.2 MB file: validate builds nothing per
-    sample, and the SampleList holds 25 bytes a sample (lists of ints took over 100 MB)."""
+    sample, and neither does the SampleList (lists of ints took over 100 MB, columns 25 bytes a sample)."""
     n = 1 << 20
     raw = b"".join(b.to_bytes() for b in synth.movie_boxes([1] * n, n))
     f = bmff.parse(raw)
@@ -144,3 +162,31 @@ def test_a_million_constant_size_samples_stay_within_8_bytes_a_file_byte():
             tracemalloc.stop()
         assert peak < bound, f"peak {peak / 1e6:.1f} MB for a {len(raw) / 1e6:.1f} MB file"
     assert result[-1].offset == len(raw) - 1 and len(result) == n
+
+
+def test_a_tiny_moov_claiming_2_to_the_24_samples_costs_no_memory_per_sample():
+    """ftyp + a moov of a few hundred bytes whose constant-size 'stsz', one 'stts' run and one 'stsc' run claim
+    2^24 samples in one chunk (the limit): the SampleList is made in well under 1 MB (columns took ~420 MB),
+    its last sample is exact, and iterating streams (first samples without expanding the rest)."""
+    n = 1 << 24
+    ftyp, moov, _ = synth.movie_boxes([3] * 8, 8, payload=b"")
+    moov.find("trak/mdia/minf/stbl/stsz").sample_count = n
+    moov.find("trak/mdia/minf/stbl/stts").sample_count[0] = n
+    moov.find("trak/mdia/minf/stbl/stsc").samples_per_chunk[0] = n
+    raw = ftyp.to_bytes() + moov.to_bytes()
+    assert len(raw) < 1000
+    f = bmff.parse(raw)
+    tracemalloc.start()
+    try:
+        listed = tracks.samples(f.find("moov/trak"))
+        last, head = listed[-1], list(itertools.islice(listed, 3))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1_000_000, f"peak {peak / 1e6:.1f} MB"
+    first = head[0].offset
+    delta = moov.find("trak/mdia/minf/stbl/stts").sample_delta[0]
+    stss = moov.find("trak/mdia/minf/stbl/stss")
+    sync = stss is None or n in stss.sample_number
+    assert len(listed) == n and last == tracks.Sample(n, first + 3 * (n - 1), 3, sync, 1, delta * (n - 1))
+    assert [s.offset for s in head] == [first, first + 3, first + 6]
