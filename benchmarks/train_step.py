@@ -1,22 +1,28 @@
 """Frames/s of the full data-parallel train step and of a hard-mode forward, per convolution implementation.
 
-Hard forward (test time) runs the translation predictor only on active anchors (model.skip_inactive). How many
-are active depends on the model, so it is timed three ways in the same run: with every anchor (skip_inactive off:
-the in-run baseline), with the init parameters' own switches, and with the scene's activity — one anchor on per
-visible object of the synthetic game (the cell holding its centroid; a second object in a cell takes the next
-layer), which is what a model that explains the frame uses (see docs/model.md for the trained demo model's count).
+The headline is like for like and raw: the train step against the reference PyTorch code's train step, and the
+hard forward over *every* anchor (skip_inactive off) against the reference's hard forward, which ran every anchor.
+The reference figures are constants measured on another day on a 2-core CPU (0.36 frames/s train, 1.2 frames/s
+hard forward; that CPU did ~150 GFLOP/s in a 2048² matmul and ~85 in an XLA forward conv), not in this run, so
+the raw ratios carry that machine's difference too. `*_normalised` ratios divide out this run's speed on those
+two operations (× 150 / this machine's matmul GFLOP/s for the train step, × 85 / its conv GFLOP/s for the
+forward); they are estimates, not measurements. docs/training.md gives the one same-run side-by-side there is.
+
+Skipping inactive anchors at test time (model.skip_inactive) is reported separately, as its in-run ratio to the
+all-anchor forward: with the init parameters' own switches, with the scene's activity (one anchor per visible
+object of the synthetic game: the cell holding its centroid, a second object in a cell on the next layer), and,
+with `--switches-from WORKDIR`, with a trained model's own hard switches on its held-out frames (a workdir of
+the same anchor grid: the README demo's 64²/k=16 model has the default size's 2×8×8 anchors).
 
 Default size (the paper's): batch 8, 128² frames, ℓ=2, 8×8 anchors, k=32, m=150, d=128. Variants, compiled and
 timed in the same run: conv_impl 'xla' (lax.conv_general_dilated) and 'matmul' (shifted slices + one matmul), and
 'matmul_unchunked' (the predictor on all anchors in one call, no rematerialised chunks): the in-run baselines.
-FLOPs come from XLA's cost analysis of the unchunked 'xla' step; GFLOP/s = that count × frames/s. The external
-reference is the original PyTorch code on the 2-core CPU this project was measured on: 0.36 frames/s per train
-step, 1.2 frames/s hard forward (all anchors); that CPU did ~150 GFLOP/s in a large matmul and ~85 in an XLA
-forward conv — machine_gflop_per_s gives this CPU's rates on the same two operations, and the speedups are also
-given per machine speed. Every figure is timed in the same round-robin rounds (one run of each per round), so a
+FLOPs come from XLA's cost analysis of the unchunked 'xla' step; GFLOP/s = that count × frames/s. Every figure,
+the machine's two rates included, is timed in the same round-robin rounds (one run of each per round), so a
 machine whose speed drifts during the run slows all of them alike. Prints one JSON line.
 
     python benchmarks/train_step.py [--quick] [--repeats N] [--variants xla matmul matmul_unchunked]
+                                    [--switches-from WORKDIR]
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import pathlib
 import time
 
 import jax
@@ -72,7 +79,7 @@ def lowered_step(cfg, frames_bhw3, abstract: bool = False):
     return model, state, train.make_train_step(model, cfg, mesh).lower(state, *args), args
 
 
-def prepare(cfg, frames_bhw3, scene_switches_blhw) -> tuple[dict, dict]:
+def prepare(cfg, frames_bhw3, switch_sets: dict) -> tuple[dict, dict]:
     """Compiled train step and hard forwards of one config, ready to time: ({figure: blocking callable}, facts).
 
     The forwards use the initial parameters (a copy: the train step donates its state)."""
@@ -92,7 +99,7 @@ def prepare(cfg, frames_bhw3, scene_switches_blhw) -> tuple[dict, dict]:
     keys_b = inference.frame_keys(0, 0, jax.numpy.arange(batch, dtype=jax.numpy.int32))
     all_anchors = dataclasses.replace(model, skip_inactive=False)
     for name, fwd_model, switches in (("all_anchors", all_anchors, None), ("init_switches", model, None),
-                                      ("scene", model, scene_switches_blhw)):
+                                      *((name, model, s) for name, s in switch_sets.items())):
         forward = jax.jit(lambda p, f, k, s, m=fwd_model: m.render_from(p, f, k, switches_blhw=s))
         fns[f"hard_forward_{name}"] = lambda fwd=forward, s=switches: jax.block_until_ready(
             fwd(params, frames_bhw3, keys_b, s))
@@ -102,12 +109,12 @@ def prepare(cfg, frames_bhw3, scene_switches_blhw) -> tuple[dict, dict]:
     return fns, facts
 
 
-def measure(variant_cfgs: dict, frames_bhw3, scene_switches_blhw, repeats: int) -> tuple[dict, dict]:
+def measure(variant_cfgs: dict, frames_bhw3, switch_sets: dict, repeats: int) -> tuple[dict, dict]:
     """Frames/s of every variant's train step and hard forwards, and the machine's GFLOP/s, all timed in the same
     rounds (timing.interleaved_medians) -> ({variant: row}, machine_gflop_per_s)."""
     fns, rows = {}, {}
     for variant, cfg in variant_cfgs.items():
-        variant_fns, rows[variant] = prepare(cfg, frames_bhw3, scene_switches_blhw)
+        variant_fns, rows[variant] = prepare(cfg, frames_bhw3, switch_sets)
         fns.update({(variant, figure): fn for figure, fn in variant_fns.items()})
     machine_fns, machine_flops = machine_ops()
     fns.update({("machine", name): fn for name, fn in machine_fns.items()})
@@ -120,6 +127,23 @@ def measure(variant_cfgs: dict, frames_bhw3, scene_switches_blhw, repeats: int) 
                 rows[variant]["train_step_s"] = s
     machine = {name: machine_flops[name] / seconds[("machine", name)] / 1e9 for name in machine_fns}
     return rows, machine
+
+
+def trained_switches(workdir: str, geom, batch: int) -> np.ndarray:
+    """A trained model's hard switches_blhw on its first `batch` held-out frames; its anchor grid must be geom's."""
+    from spritejax.checkpoint import load_workdir
+    from spritejax.data import load_dataset
+    from spritejax.inference import eval_indices, predict
+
+    cfg, model, params = load_workdir(pathlib.Path(workdir))
+    dataset = load_dataset(cfg.data, cfg.canvas)
+    indices = np.resize(eval_indices(dataset)[0], batch)
+    switches = predict(model, params, dataset.frames_nhw3, indices, "hard", ("switches_blhw",))["switches_blhw"]
+    want = (batch, geom.layers, geom.grid_h, geom.grid_w)
+    if switches.shape != want:
+        raise SystemExit(f"--switches-from {workdir}: its anchor grid gives {switches.shape[1:]}, "
+                         f"this size needs {want[1:]}")
+    return (switches > 0.5).astype(np.float32)
 
 
 def step_gflop_per_frame(name: str, frames_bhw3) -> float | None:
@@ -164,6 +188,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="tiny sizes (canvas 32, k=8): a smoke run")
     parser.add_argument("--repeats", type=int, default=None, help="timed runs per figure (median)")
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument("--switches-from", default=None, metavar="WORKDIR",
+                        help="also time the hard forward with this trained model's own switches (same anchor grid)")
     args = parser.parse_args()
     repeats = args.repeats or (5 if args.quick else 3)
     name = "tiny" if args.quick else "synthetic"
@@ -172,52 +198,60 @@ def main() -> None:
     dataset = load_dataset(config.load(name, ["data.num_frames=64", "data.holdout=0.0"]).data, base.canvas)
     batch = base.train.batch_size
     frames_bhw3 = dataset.frames_nhw3[:batch]
-    scene = scene_switches(dataset.instance_ids_nhw[:batch], render.Geometry.from_config(base))
+    geom = render.Geometry.from_config(base)
+    switch_sets = {"scene": scene_switches(dataset.instance_ids_nhw[:batch], geom)}
+    if args.switches_from:
+        switch_sets["trained"] = trained_switches(args.switches_from, geom, batch)
 
-    rows, machine = measure({v: config.load(name, VARIANTS[v]) for v in args.variants}, frames_bhw3, scene, repeats)
+    rows, machine = measure({v: config.load(name, VARIANTS[v]) for v in args.variants}, frames_bhw3, switch_sets,
+                            repeats)
     per_frame = step_gflop_per_frame(name, frames_bhw3)
     for row in rows.values():
         if per_frame is not None:
             row["train_gflop_per_s"] = per_frame * row["train_frames_per_s"]
     best_train = max(rows, key=lambda v: rows[v]["train_frames_per_s"])
-    best_forward = max(rows, key=lambda v: rows[v]["hard_forward_scene_frames_per_s"])
-    result = {
-        "benchmark": "train_step",
-        "quick": args.quick,
+    best_forward = max(rows, key=lambda v: rows[v]["hard_forward_all_anchors_frames_per_s"])
+    forward = rows[best_forward]
+    result = {"benchmark": "train_step", "quick": args.quick}
+    if not args.quick:  # the reference figures are for the default size only
+        result["train_speedup_raw_vs_reference"] = rows[best_train]["train_frames_per_s"] / REFERENCE_TRAIN_FPS
+        result["hard_forward_all_anchors_speedup_raw_vs_reference"] = (
+            forward["hard_forward_all_anchors_frames_per_s"] / REFERENCE_HARD_FORWARD_FPS)
+    result.update({
+        "train_frames_per_s": rows[best_train]["train_frames_per_s"],
+        "train_variant": best_train,
+        "hard_forward_all_anchors_frames_per_s": forward["hard_forward_all_anchors_frames_per_s"],
+        "hard_forward_variant": best_forward,
+        # test-time skipping, separately: the forward with fewer active anchors over the all-anchor forward
+        **{f"hard_forward_skip_{s}_vs_all_anchors": (forward[f"hard_forward_{s}_frames_per_s"]
+                                                     / forward["hard_forward_all_anchors_frames_per_s"])
+           for s in switch_sets},
+        **{f"{s}_active_per_frame": float(switches.sum() / batch) for s, switches in switch_sets.items()},
         "config": {"batch": batch, "canvas": list(base.canvas), "layers": base.model.layers,
                    "k": base.model.k, "num_sprites": base.model.num_sprites, "latent_dim": base.model.latent_dim},
         "backend": jax.default_backend(),
         "devices": jax.device_count(),
         "repeats": repeats,
-        "train_frames_per_s": rows[best_train]["train_frames_per_s"],
-        "train_variant": best_train,
         "train_gflop_per_frame": per_frame,
         "train_gflop_per_s": rows[best_train].get("train_gflop_per_s"),
-        "hard_forward_frames_per_s": rows[best_forward]["hard_forward_scene_frames_per_s"],
-        "hard_forward_variant": best_forward,
-        "scene_active_per_frame": float(scene.sum() / len(scene)),
-        "hard_forward_skip_vs_all_anchors": (rows[best_forward]["hard_forward_scene_frames_per_s"]
-                                             / rows[best_forward]["hard_forward_all_anchors_frames_per_s"]),
         "per_variant": rows,
         "machine_gflop_per_s": machine,
         "reference_pytorch_cpu": {"train_frames_per_s": REFERENCE_TRAIN_FPS,
-                                  "hard_forward_frames_per_s": REFERENCE_HARD_FORWARD_FPS,
-                                  "machine_gflop_per_s": REFERENCE_MACHINE_GFLOP_PER_S},
-    }
-    if not args.quick:  # the reference figures are for the default size only
-        result["train_speedup_vs_reference"] = result["train_frames_per_s"] / REFERENCE_TRAIN_FPS
-        result["hard_forward_speedup_vs_reference"] = (result["hard_forward_frames_per_s"]
-                                                       / REFERENCE_HARD_FORWARD_FPS)
-        # The same ratios on a machine as fast as the reference one (the train step is mostly matmuls; the
-        # reference's hard forward was PyTorch convs): this VM's speed drifts by ±25 % between runs.
-        for figure, op in (("train", "matmul_2048"), ("hard_forward", "conv_fwd")):
-            result[f"{figure}_speedup_vs_reference_per_{op}_speed"] = (
-                result[f"{figure}_speedup_vs_reference"] * REFERENCE_MACHINE_GFLOP_PER_S[op] / machine[op])
+                                  "hard_forward_all_anchors_frames_per_s": REFERENCE_HARD_FORWARD_FPS,
+                                  "machine_gflop_per_s": REFERENCE_MACHINE_GFLOP_PER_S,
+                                  "note": "constants from another day and machine, not timed in this run"},
+    })
+    if not args.quick:
+        # estimates, not measurements: the raw ratios × (the reference CPU's rate / this run's rate) on the
+        # operation each figure is mostly made of (train: 2048² matmul; the reference's forward: convs)
+        for figure, op in (("train", "matmul_2048"), ("hard_forward_all_anchors", "conv_fwd")):
+            result[f"{figure}_speedup_normalised_by_{op}"] = (
+                result[f"{figure}_speedup_raw_vs_reference"] * REFERENCE_MACHINE_GFLOP_PER_S[op] / machine[op])
     for a, b in (("matmul", "xla"), ("matmul", "matmul_unchunked")):
         if a in rows and b in rows:
             result[f"{a}_vs_{b}_train"] = rows[a]["train_frames_per_s"] / rows[b]["train_frames_per_s"]
-            result[f"{a}_vs_{b}_hard_forward"] = (rows[a]["hard_forward_scene_frames_per_s"]
-                                                  / rows[b]["hard_forward_scene_frames_per_s"])
+            result[f"{a}_vs_{b}_hard_forward_all_anchors"] = (rows[a]["hard_forward_all_anchors_frames_per_s"]
+                                                              / rows[b]["hard_forward_all_anchors_frames_per_s"])
     print(json.dumps(result))
 
 

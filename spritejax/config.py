@@ -20,7 +20,7 @@ import ml_collections
 
 from .errors import UserError
 
-NAMES = ("tiny", "demo", "synthetic", "paper", "mario", "space_invaders", "natural")
+NAMES = ("tiny", "demo", "synthetic", "paper", "mario", "space_invaders", "space_invaders_cpu", "natural")
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -113,20 +113,25 @@ OPEN_SECTIONS = frozenset({"data.synthetic", "data.atari"})
 def load(name_or_path: str, overrides=()) -> ml_collections.ConfigDict:
     """Config by name (`tiny`) or path (`x.py`), conformed to the schema, `a.b=value` overrides applied in order,
     then locked."""
+    cfg = conform(get(name_or_path), f"config {name_or_path}")
+    for item in overrides:
+        apply_override(cfg, item)
+    return _locked(cfg)
+
+
+def get(name_or_path: str):
+    """What the config's get_config() returns, unconformed and unlocked: a config file builds on another with
+    `cfg = config.get("demo")` (named configs are loaded by path, so they cannot import each other)."""
     module = _import_config_module(str(name_or_path))
     get_config = getattr(module, "get_config", None)
     if not callable(get_config):
         raise UserError(f"config {name_or_path!r} has no get_config() function")
     try:
-        given = get_config()
+        return get_config()
     except UserError:
         raise
     except Exception as e:  # a mistake in the user's config file: its line, not a traceback
         raise UserError(f"config {name_or_path}: get_config() failed: {_where(e, module)}") from None
-    cfg = conform(given, f"config {name_or_path}")
-    for item in overrides:
-        apply_override(cfg, item)
-    return _locked(cfg)
 
 
 def conform(given, what: str = "config") -> ml_collections.ConfigDict:

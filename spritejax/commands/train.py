@@ -14,8 +14,8 @@ from ..train import train
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--config", help="config name (tiny, synthetic, mario, space_invaders, natural) or a "
-                        ".py path; default: the workdir's config.json when resuming")
+    parser.add_argument("--config", help=f"config name ({', '.join(config.NAMES)}) or a .py path; "
+                        "default: the workdir's config.json when resuming")
     parser.add_argument("--workdir", required=True, help="output folder; resumes when it holds a checkpoint")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="config override, e.g. --set train.batch_size=4 (repeatable)")
