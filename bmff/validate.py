@@ -86,8 +86,12 @@ def check(name: str) -> Callable[[Check], Check]:
     return deco
 
 
+MAX_FINDINGS_PER_CHECK = 1000
+
+
 def run_checks(f: File, names: Iterable[str] | None = None) -> list[Finding]:
-    """Every finding of the named checks (default: all), in registry order.
+    """Every finding of the named checks (default: all), in registry order; past MAX_FINDINGS_PER_CHECK of one
+    check, one last finding counts the rest.
 
     A check that meets an unreadable structure reports it as its own error instead of stopping the others.
     """
@@ -98,11 +102,19 @@ def run_checks(f: File, names: Iterable[str] | None = None) -> list[Finding]:
     findings: list[Finding] = []
     ctx = CheckContext(f)
     for name in selected:
+        kept, more, worst = len(findings), 0, SEVERITIES[-1]
         try:
             for item in CHECKS[name](ctx):
-                findings.append(item if isinstance(item, Finding) else Finding(name, str(item)))
+                item = item if isinstance(item, Finding) else Finding(name, str(item))
+                if len(findings) - kept < MAX_FINDINGS_PER_CHECK:
+                    findings.append(item)
+                else:  # counted, not kept: a hostile file can repeat one mistake a million times
+                    more += 1
+                    worst = min(worst, item.severity, key=SEVERITIES.index)
         except BmffError as e:
             findings.append(Finding(name, f"could not be checked: {e.message}", e.path))
+        if more:
+            findings.append(Finding(name, f"… and {more} more finding(s) of this check, not listed", "", worst))
     return findings
 
 

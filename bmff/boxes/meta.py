@@ -7,7 +7,6 @@ construction methods (file offset, 'idat', other items) with a guard against ref
 from __future__ import annotations
 
 import dataclasses
-from array import array
 from dataclasses import dataclass, field
 
 from ..box import (
@@ -28,7 +27,7 @@ from ..box import (
 )
 from ..fields import ITEM_ID, FieldList, put_int
 from .file import MediaDataBox
-from .tables import Columns, Record, Rows, record_field
+from .tables import NestedRows, Record, SubRows, record_field
 
 
 def _id_size(wide: bool) -> int:
@@ -104,9 +103,7 @@ class ItemLocationExtent(Record):
     extent_index = record_field("extent_index")
 
     def __init__(self, extent_offset: int = 0, extent_length: int = 0, extent_index: int = 0):
-        rows = Columns(dict.fromkeys(self.FIELDS, 1))
-        rows.insert(0, dict(zip(self.FIELDS, (extent_offset, extent_length, extent_index))))
-        self._bind(rows, 0)
+        self._own_row(extent_offset, extent_length, extent_index)
 
 
 _ITEM_COLUMNS = ("item_ID", "construction_method", "data_reference_index", "base_offset", "reserved")
@@ -135,89 +132,22 @@ class ItemLocation(Record):
         self._bind(table, 0)
 
     @property
-    def extents(self) -> "ItemExtents":
-        return ItemExtents(self._rows, self._row)
+    def extents(self) -> SubRows:
+        return self._rows.sub_rows(self._row)
 
     @extents.setter
     def extents(self, extents) -> None:
-        self._rows.set_extents(self._row, extents)
+        self._rows.set_subs(self._row, extents)
 
 
-class ItemExtents(Rows):
-    """The extents of one item: rows first[i] .. first[i+1] of the box's extent columns."""
-
-    __slots__ = ("_table", "_item")
-
-    def __init__(self, table: "ItemLocations", item: int):
-        self._table, self._item = table, item
-
-    def __len__(self) -> int:
-        return self._table.first[self._item + 1] - self._table.first[self._item]
-
-    RECORD = ItemLocationExtent
-
-    def _view(self, i: int) -> ItemLocationExtent:
-        return ItemLocationExtent.view(self._table.extents, self._table.first[self._item] + i)
-
-    def column(self, name: str) -> array | list:
-        return self._table.extents.cols[name][self._table.first[self._item] : self._table.first[self._item + 1]]
-
-    def append(self, extent: ItemLocationExtent) -> None:
-        self._table.set_extents(self._item, [*self, extent])
-
-
-class ItemLocations(Rows):
+class ItemLocations(NestedRows):
     """The items of an 'iloc' box as columns: an item costs a few bytes, not objects, and so does each of its
     extents (16 items of 65,535 zero-width extents fit in 1 MB of box). Indexing gives ItemLocation views;
     an appended ItemLocation becomes a view of its new row, so changes to it reach the box."""
 
-    __slots__ = ("items", "first", "extents")
-
-    def __init__(self, items=(), widths: dict[str, int] | None = None, extent_widths: dict[str, int] | None = None):
-        self.items = Columns(widths or dict.fromkeys(_ITEM_COLUMNS, 1))
-        self.first = array("Q", [0])  # extent row where item i starts; first[-1]: the extent count
-        self.extents = Columns(extent_widths or dict.fromkeys(ItemLocationExtent.FIELDS, 1))
-        for item in items:
-            self.append(item)
-
-    def __len__(self) -> int:
-        return len(self.first) - 1
-
+    __slots__ = ()
+    COLUMNS, SUBS, SUB_RECORD = _ITEM_COLUMNS, "extents", ItemLocationExtent
     RECORD = ItemLocation
-
-    def _view(self, i: int) -> ItemLocation:
-        return ItemLocation.view(self, i)
-
-    def column(self, name: str) -> array | list:
-        return self.items.cols[name][:]
-
-    def get(self, name: str, row: int):
-        return self.items.get(name, row)
-
-    def set(self, name: str, row: int, value) -> None:
-        self.items.set(name, row, value)
-
-    def add(self, values: dict, extents=()) -> None:
-        """A new last item from its column values and its extents (records or (offset, length, index))."""
-        self.items.insert(len(self), values)
-        self.first.append(self.first[-1])
-        self.set_extents(len(self) - 1, extents)
-
-    def append(self, item: ItemLocation) -> None:
-        self.add({name: getattr(item, name) for name in _ITEM_COLUMNS}, item.extents)
-        item._bind(self, len(self) - 1)
-
-    def set_extents(self, i: int, extents) -> None:
-        """Replace item i's extents."""
-        rows = [e.values() if isinstance(e, Record) else tuple(e) for e in extents]
-        start, stop = self.first[i], self.first[i + 1]
-        self.extents.delete(start, stop)
-        for k, values in enumerate(rows):
-            self.extents.insert(start + k, dict(zip(ItemLocationExtent.FIELDS, values)))
-        shift = len(rows) - (stop - start)
-        if shift:
-            for j in range(i + 1, len(self.first)):
-                self.first[j] += shift
 
 
 @register()
@@ -255,7 +185,7 @@ class ItemLocationBox(FullBox):
         widths = [box.index_size if v else 0, box.offset_size, box.length_size]
         extent_size = sum(widths)
         table = ItemLocations(widths=dict(zip(_ITEM_COLUMNS, (id_size, 1, 2, box.base_offset_size, 2))),
-                              extent_widths=dict(zip(ItemLocationExtent.FIELDS, widths[1:] + widths[:1])))
+                              sub_widths=dict(zip(ItemLocationExtent.FIELDS, widths[1:] + widths[:1])))
         zero_width_budget = r.remaining()  # extents of 0 bytes each cost no input: bound them by the box size
         for row in range(item_count):
             item_ID, reserved, method = r.uint(id_size), 0, 0
@@ -275,12 +205,12 @@ class ItemLocationBox(FullBox):
                                      for k in range(0, len(block), extent_size)]
                     at += width
                 for name, values in columns.items():
-                    table.extents.cols[name].extend(values)
+                    table.subs.cols[name].extend(values)
             else:
                 zero_width_budget -= extent_count
                 if zero_width_budget < 0:
                     raise r.error("iloc promises more zero-width extents than its size allows")
-                table.extents.extend_zeros(extent_count)
+                table.subs.extend_zeros(extent_count)
             table.first.append(table.first[-1] + extent_count)
         box.items = table
         return box
@@ -305,7 +235,7 @@ class ItemLocationBox(FullBox):
             put_int(w, item.base_offset, self.base_offset_size, "iloc base_offset")
             start, stop = table.first[i], table.first[i + 1]
             put_int(w, stop - start, 2, "iloc extent_count")
-            columns = [(name, table.extents.cols[name][start:stop], width) for name, width in fields]
+            columns = [(name, table.subs.cols[name][start:stop], width) for name, width in fields]
             for name, values, width in columns:
                 if not width and any(values):  # a 0-byte field holds only zeros: checked per column, not per value
                     put_int(w, next(x for x in values if x), 0, f"iloc {name}")
@@ -478,56 +408,117 @@ class ItemPropertyContainerBox(ContainerBox):
     TYPE = "ipco"
 
 
-@dataclass
-class ItemPropertyAssociation:
-    essential: bool = False
-    property_index: int = 0  # 1-based into ipco; 0 means "no property"
+class ItemPropertyAssociation(Record):
+    """One association of 'ipma': a view of a row of its association columns, or standalone when built.
+    property_index is 1-based into 'ipco'; 0 means "no property"."""
+
+    __slots__ = ()
+    FIELDS = ("essential", "property_index")
+    property_index = record_field("property_index")
+
+    def __init__(self, essential: bool = False, property_index: int = 0):
+        self._own_row(int(bool(essential)), property_index)
+
+    @property
+    def essential(self) -> bool:
+        return bool(self._rows.get("essential", self._row))
+
+    @essential.setter
+    def essential(self, value: bool) -> None:
+        self._rows.set("essential", self._row, int(bool(value)))
 
 
-@dataclass
-class ItemPropertyAssociationEntry:
-    item_ID: int = 0
-    associations: list[ItemPropertyAssociation] = field(default_factory=list)
+class ItemPropertyAssociationEntry(Record):
+    """One item of 'ipma' and its associations: a view of a row of the box's columns, or standalone when built."""
+
+    __slots__ = ()
+    FIELDS = ("item_ID", "associations")
+    item_ID = record_field("item_ID")
+
+    def __init__(self, item_ID: int = 0, associations=()):
+        table = ItemPropertyAssociations()
+        table.add({"item_ID": item_ID}, associations)
+        self._bind(table, 0)
+
+    @property
+    def associations(self) -> SubRows:
+        return self._rows.sub_rows(self._row)
+
+    @associations.setter
+    def associations(self, associations) -> None:
+        self._rows.set_subs(self._row, associations)
+
+
+class ItemPropertyAssociations(NestedRows):
+    """The entries of an 'ipma' box as columns: an entry (3 bytes in the file at least) and an association (1
+    byte) cost a few bytes each, not objects. Indexing gives ItemPropertyAssociationEntry views."""
+
+    __slots__ = ()
+    COLUMNS, SUBS, SUB_RECORD = ("item_ID",), "associations", ItemPropertyAssociation
+    RECORD = ItemPropertyAssociationEntry
+
+
+_HIGH_BIT = bytes(b >> 7 for b in range(256))  # bytes.translate tables splitting a 1-byte association
+_LOW_7_BITS = bytes(b & 127 for b in range(256))
 
 
 @register()
 @dataclass
 class ItemPropertyAssociationBox(FullBox):
-    """'ipma': item_ID u16 (v0) or u32 (v1); property_index 7 bits, or 15 bits when flags & 1."""
+    """'ipma': item_ID u16 (v0) or u32 (v1); property_index 7 bits, or 15 bits when flags & 1.
+
+    `entries` is an ItemPropertyAssociations table; a list of ItemPropertyAssociationEntry assigned to it is
+    copied in."""
 
     TYPE = "ipma"
     VERSIONS = (0, 1)
-    entries: list[ItemPropertyAssociationEntry] = field(default_factory=list)
+    entries: ItemPropertyAssociations = field(default_factory=ItemPropertyAssociations)
+
+    def __setattr__(self, name, value):
+        if name == "entries" and not isinstance(value, ItemPropertyAssociations):
+            value = ItemPropertyAssociations(value)
+        super().__setattr__(name, value)
 
     @classmethod
     def parse_body(cls, r: Reader, ctx: Context) -> "ItemPropertyAssociationBox":
         id_size, wide = _id_size(ctx.version >= 1), bool(ctx.flags & 1)
         entry_count = r.check_count(r.u32(), id_size + 1)
-        entries = []
+        table = ItemPropertyAssociations(widths={"item_ID": id_size},
+                                         sub_widths={"essential": 1, "property_index": 2 if wide else 1})
+        ids, first = table.items.cols["item_ID"], table.first
+        essential, index = table.subs.cols["essential"], table.subs.cols["property_index"]
         for _ in range(entry_count):
-            entry = ItemPropertyAssociationEntry(r.uint(id_size))
-            association_count = r.check_count(r.u8(), 2 if wide else 1)
-            for _ in range(association_count):
-                word = r.u16() if wide else r.u8()
-                bits = 15 if wide else 7
-                entry.associations.append(ItemPropertyAssociation(bool(word >> bits), word & ((1 << bits) - 1)))
-            entries.append(entry)
-        return cls(entries)
+            ids.append(r.uint(id_size))
+            count = r.check_count(r.u8(), 2 if wide else 1)
+            raw = bytes(r.read(count * (2 if wide else 1)))
+            if wide:
+                words = [int.from_bytes(raw[k : k + 2], "big") for k in range(0, len(raw), 2)]
+                essential.extend(word >> 15 for word in words)
+                index.extend(word & 0x7FFF for word in words)
+            else:
+                essential.frombytes(raw.translate(_HIGH_BIT))
+                index.frombytes(raw.translate(_LOW_7_BITS))
+            first.append(first[-1] + count)
+        return cls(table)
 
     def build_body(self, w: Writer) -> None:
         id_size, wide = _id_size(self.version >= 1), bool(self.flags & 1)
         bits = 15 if wide else 7
-        put_int(w, len(self.entries), 4, "ipma entry_count")
-        for e in self.entries:
-            put_int(w, e.item_ID, id_size, "ipma item_ID")
-            put_int(w, len(e.associations), 1, "ipma association_count")
-            for a in e.associations:
-                if not 0 <= a.property_index < 1 << bits:
-                    raise BmffError(f"ipma property_index {a.property_index} needs {bits} bits (set flags & 1)")
-                put_int(w, int(a.essential) << bits | a.property_index, 2 if wide else 1, "ipma association")
+        table = self.entries
+        essential, index = table.subs.cols["essential"], table.subs.cols["property_index"]
+        put_int(w, len(table), 4, "ipma entry_count")
+        for i in range(len(table)):
+            put_int(w, table.get("item_ID", i), id_size, "ipma item_ID")
+            start, stop = table.first[i], table.first[i + 1]
+            put_int(w, stop - start, 1, "ipma association_count")
+            for bit, property_index in zip(essential[start:stop], index[start:stop]):
+                if not 0 <= property_index < 1 << bits:
+                    raise BmffError(f"ipma property_index {property_index} needs {bits} bits (set flags & 1)")
+                put_int(w, int(bool(bit)) << bits | property_index, 2 if wide else 1, "ipma association")
 
     def properties_of(self, item_ID: int) -> list[ItemPropertyAssociation]:
-        return [a for e in self.entries if e.item_ID == item_ID for a in e.associations]
+        return [a for i, x in enumerate(self.entries.items.cols["item_ID"]) if x == item_ID
+                for a in self.entries.sub_rows(i)]
 
 
 @register()

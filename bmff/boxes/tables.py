@@ -118,6 +118,12 @@ class Record:
     def _bind(self, rows, row: int) -> None:
         self._rows, self._row = rows, row
 
+    def _own_row(self, *values) -> None:
+        """Bind a record built standalone to the only row of a table of its own (values in FIELDS order)."""
+        rows = Columns(dict.fromkeys(self.FIELDS, 1))
+        rows.insert(0, dict(zip(self.FIELDS, values)))
+        self._bind(rows, 0)
+
     @classmethod
     def view(cls, rows, row: int) -> "Record":
         rec = cls.__new__(cls)
@@ -170,3 +176,88 @@ class Rows(Sequence):
 
     def __repr__(self) -> str:
         return repr(list(self))
+
+
+class NestedRows(Rows):
+    """Rows that each own a run of sub-rows ('iloc' items and their extents, 'ipma' entries and their
+    associations): the row fields COLUMNS in `items`, the SUB_RECORD fields in `subs`, and `first`, the sub-row
+    where each row's run starts (first[-1]: the sub-row count). A row costs a few bytes, not objects, and so does
+    each sub-row. Indexing gives RECORD views whose attribute SUBS is the run (SubRows); an appended record
+    becomes a view of its new row, so changes to it reach the table."""
+
+    __slots__ = ("items", "first", "subs")
+    COLUMNS: tuple[str, ...] = ()
+    SUBS = ""
+    SUB_RECORD: type[Record] = Record
+
+    def __init__(self, rows=(), widths: dict[str, int] | None = None, sub_widths: dict[str, int] | None = None):
+        self.items = Columns(widths or dict.fromkeys(self.COLUMNS, 1))
+        self.first = array("Q", [0])
+        self.subs = Columns(sub_widths or dict.fromkeys(self.SUB_RECORD.FIELDS, 1))
+        for row in rows:
+            self.append(row)
+
+    def __len__(self) -> int:
+        return len(self.first) - 1
+
+    def _view(self, i: int) -> Record:
+        return self.RECORD.view(self, i)
+
+    def column(self, name: str) -> array | list:
+        return self.items.cols[name][:]
+
+    def get(self, name: str, row: int):
+        return self.items.get(name, row)
+
+    def set(self, name: str, row: int, value) -> None:
+        self.items.set(name, row, value)
+
+    def add(self, values: dict, subs=()) -> None:
+        """A new last row from its column values and its sub-rows (records or tuples in SUB_RECORD.FIELDS order)."""
+        self.items.insert(len(self), values)
+        self.first.append(self.first[-1])
+        self.set_subs(len(self) - 1, subs)
+
+    def append(self, record: Record) -> None:
+        self.add({name: getattr(record, name) for name in self.COLUMNS}, getattr(record, self.SUBS))
+        record._bind(self, len(self) - 1)
+
+    def sub_rows(self, i: int) -> "SubRows":
+        return SubRows(self, i)
+
+    def set_subs(self, i: int, subs) -> None:
+        """Replace row i's sub-rows."""
+        rows = [s.values() if isinstance(s, Record) else tuple(s) for s in subs]
+        start, stop = self.first[i], self.first[i + 1]
+        self.subs.delete(start, stop)
+        for k, values in enumerate(rows):
+            self.subs.insert(start + k, dict(zip(self.SUB_RECORD.FIELDS, values)))
+        shift = len(rows) - (stop - start)
+        if shift:
+            for j in range(i + 1, len(self.first)):
+                self.first[j] += shift
+
+
+class SubRows(Rows):
+    """The sub-rows of one row of a NestedRows: rows first[i] .. first[i+1] of its `subs` columns."""
+
+    __slots__ = ("_table", "_row")
+
+    def __init__(self, table: NestedRows, row: int):
+        self._table, self._row = table, row
+
+    @property
+    def RECORD(self) -> type[Record]:  # noqa: N802 (Rows' class attribute, per table here)
+        return self._table.SUB_RECORD
+
+    def __len__(self) -> int:
+        return self._table.first[self._row + 1] - self._table.first[self._row]
+
+    def _view(self, i: int) -> Record:
+        return self._table.SUB_RECORD.view(self._table.subs, self._table.first[self._row] + i)
+
+    def column(self, name: str) -> array | list:
+        return self._table.subs.cols[name][self._table.first[self._row] : self._table.first[self._row + 1]]
+
+    def append(self, record: Record) -> None:
+        self._table.set_subs(self._row, [*self, record])

@@ -112,6 +112,57 @@ def test_zero_width_iloc_extents_cost_bytes_not_objects():
     assert peak < bound, f"peak {peak / 1e6:.1f} MB for a {len(raw) / 1e6:.1f} MB file"
 
 
+def _hostile_ipma_file(wide: bool, per_entry: int) -> bytes:
+    """~1 MB: an 'ipma' whose entries carry `per_entry` associations of 1 byte (2 when wide): 0 gives
+    ~350,000 entries of 3 bytes, 255 a million 1-byte associations."""
+    size = 2 if wide else 1
+    count = 1_000_000 // (3 + per_entry * size)
+    word = (0x8000 | 300) if wide else (0x80 | 5)
+    entries = b"".join(struct.pack(">HB", i % 65536, per_entry) + word.to_bytes(size, "big") * per_entry
+                       for i in range(count))
+    ipma = box_bytes(b"ipma", struct.pack(">I", int(wide)) + struct.pack(">I", count) + entries)
+    hdlr = box_bytes(b"hdlr", bytes(8) + b"pict" + bytes(13))
+    meta = box_bytes(b"meta", bytes(4) + hdlr + box_bytes(b"iprp", box_bytes(b"ipco", b"") + ipma))
+    return box_bytes(b"ftyp", b"mif1" + bytes(4) + b"mif1") + meta
+
+
+@pytest.mark.parametrize("wide, per_entry", [(False, 255), (True, 255), (False, 0)])
+def test_ipma_associations_cost_bytes_not_objects(wide, per_entry):
+    """Parse, write back, validate and both dumps of a hostile 1 MB ipma stay under 8 x N + 20 MB traced (an
+    object per entry and per association took 99 MB and 5 s to parse the 1-byte case)."""
+    raw = _hostile_ipma_file(wide, per_entry)
+    bound = 8 * len(raw) + 20_000_000
+    tracemalloc.start()
+    try:
+        f = bmff.parse(raw)
+        entries = f.find("meta/iprp/ipma").entries
+        last = entries[-1]
+        assert last.associations == [ItemPropertyAssociation(True, 300 if wide else 5)] * per_entry
+        assert f.to_bytes() == raw
+        assert any(x.check == "ipma-properties" for x in validate.run_checks(f))  # ipco holds no property
+        assert sum(1 for _ in dump.file_lines(f)) < 100
+        size = sum(len(piece) for piece in dump.file_json_chunks(f))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert size > len(entries) * (40 + per_entry * 30)  # every entry and association was written out
+    assert peak < bound, f"peak {peak / 1e6:.1f} MB for a {len(raw) / 1e6:.1f} MB file"
+
+
+def test_ipma_views_write_through():
+    ipma = ItemPropertyAssociationBox([ItemPropertyAssociationEntry(1, [ItemPropertyAssociation(False, 2)])])
+    entry = ItemPropertyAssociationEntry(7, [ItemPropertyAssociation(True, 1)])
+    ipma.entries.append(entry)
+    entry.item_ID = 1 << 20  # the appended entry is a view of its row now (the column widens)
+    ipma.entries[0].associations[0].essential = True
+    ipma.entries[0].associations.append(ItemPropertyAssociation(False, 127))
+    assert ipma.properties_of(1) == [ItemPropertyAssociation(True, 2), ItemPropertyAssociation(False, 127)]
+    assert ipma.properties_of(1 << 20) == [ItemPropertyAssociation(True, 1)]
+    assert ipma.entries[0].associations[0].essential is True
+    ipma.version = 1  # 32-bit item_IDs
+    assert reparse(ipma) == ipma
+
+
 def test_iloc_views_write_through_and_compare_as_records():
     iloc = ItemLocationBox(4, 4, 0, 0, [ItemLocation(1, extents=[ItemLocationExtent(1, 2), ItemLocationExtent(3, 4)])])
     item = ItemLocation(2, extents=[ItemLocationExtent(5, 6)])

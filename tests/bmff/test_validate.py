@@ -286,3 +286,17 @@ def test_fragment_local_sample_group_indices():
     traf.children[-2].group_description_index = [0x10002]
     (finding,) = run_checks(reparse(edit.fix_offsets(f)))
     assert "refers to description 2; the 'sgpd' of this 'traf' has 1" in finding.message
+
+
+def test_a_check_lists_at_most_its_cap_and_counts_the_rest(monkeypatch):
+    """A mistake repeated past MAX_FINDINGS_PER_CHECK (a hostile 'ipma' repeats one item_ID 300,000 times) is
+    listed that many times, then one finding of the check's worst severity counts the rest."""
+    from bmff import validate
+
+    monkeypatch.setattr(validate, "MAX_FINDINGS_PER_CHECK", 3)
+    monkeypatch.setitem(validate.CHECKS, "repeat",
+                        lambda ctx: [validate.Finding("repeat", f"n{i}", severity=s)
+                                     for i, s in enumerate(["note"] * 4 + ["warning"] + ["note"])])
+    findings = validate.run_checks(bmff.parse(FreeSpaceBox().to_bytes()), ["repeat"])
+    assert [x.message for x in findings] == ["n0", "n1", "n2", "… and 3 more finding(s) of this check, not listed"]
+    assert findings[-1].severity == "warning"
