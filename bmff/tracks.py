@@ -132,6 +132,21 @@ class SampleList(Sequence):
                       self._run_times[r] + (i - self._run_starts[r]) * self._deltas[r])
 
     def __iter__(self) -> Iterator[Sample]:
+        rows = zip(itertools.count(1), *self._fields())
+        return map(tuple.__new__, itertools.repeat(Sample), rows)  # Sample(*row) without its Python-level __new__
+
+    def columns(self) -> dict[str, array | bytearray]:
+        """Every sample's Sample fields but `number`, as one array each (`sync` a bytearray of 0/1): all samples
+        resolved in C-level passes, no object per sample; for code that reads whole tracks."""
+        codes = ("Q", "I", None, "I", "Q")
+        try:
+            return {name: bytearray(values) if code is None else array(code, values)
+                    for name, code, values in zip(Sample._fields[1:], codes, self._fields())}
+        except OverflowError:
+            raise BmffError("sample offsets or decode times run past 64 bits") from None
+
+    def _fields(self) -> tuple[Iterator[int], ...]:
+        """Iterators over every sample's offset, size, sync, sample_description_index and decode_time."""
         per_sample, repeat = itertools.chain.from_iterable, itertools.repeat
         # a sample's offset is its chunk's offset plus the bytes of its chunk's samples before it: the bytes of
         # all samples before it less those before its chunk
@@ -148,8 +163,10 @@ class SampleList(Sequence):
             sync = itertools.chain(per_sample(map(itertools.chain, map(repeat, repeat(False), gaps),
                                                   repeat((True,)))), repeat(False))
         times = itertools.accumulate(per_sample(map(repeat, self._deltas, self._run_counts)), initial=0)
-        rows = zip(itertools.count(1), offsets, self._size_iter(), sync, descriptions, times)
-        return map(tuple.__new__, repeat(Sample), rows)  # Sample(*row) without its Python-level __new__
+        # sync (its last run is endless) and times (its accumulate starts with the 0 before the first sample)
+        # run past the last sample: every field stops at it
+        fields = (offsets, self._size_iter(), sync, descriptions, times)
+        return tuple(itertools.islice(it, self._count) for it in fields)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Sequence):

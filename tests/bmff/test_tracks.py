@@ -123,6 +123,7 @@ def test_sample_list_agrees_with_the_tables_read_sample_by_sample():
     samples = tracks.samples(trak)
     expected = _reference_samples(sizes, chunk_offsets, stsc, stts, [1, 4, 9])
     assert list(samples) == expected == [samples[i] for i in range(len(samples))] and samples == expected
+    assert [list(c) for c in samples.columns().values()] == [list(c) for c in list(zip(*expected))[1:]]
     assert samples[-1] == expected[-1] and samples[2:4] == expected[2:4] and len(samples) == 10
     assert samples[9].offset == (1 << 33) + 6 and samples[8].sample_description_index == 2
     with pytest.raises(IndexError):
@@ -144,6 +145,9 @@ def test_sample_list_of_a_chunk_per_sample_and_of_a_constant_size(constant):
     samples = tracks.samples(trak)
     expected = _reference_samples(sizes, chunk_offsets, stsc, [(6, 7)], stss)
     assert list(samples) == expected == [samples[i] for i in range(6)] == samples[::-1][::-1]
+    columns = samples.columns()
+    assert [list(c) for c in columns.values()] == [list(c) for c in list(zip(*expected))[1:]]
+    assert list(columns) == ["offset", "size", "sync", "sample_description_index", "decode_time"]
 
 
 def test_a_million_constant_size_samples_stay_within_8_bytes_a_file_byte():
