@@ -27,7 +27,7 @@ from ..box import (
 )
 from ..fields import ITEM_ID, FieldList, put_int
 from .file import MediaDataBox
-from .tables import NestedRows, Record, SubRows, record_field
+from .tables import NestedRows, Record, record_field, sub_rows_field
 
 
 def _id_size(wide: bool) -> int:
@@ -131,13 +131,7 @@ class ItemLocation(Record):
                                            reserved))), extents)
         self._bind(table, 0)
 
-    @property
-    def extents(self) -> SubRows:
-        return self._rows.sub_rows(self._row)
-
-    @extents.setter
-    def extents(self, extents) -> None:
-        self._rows.set_subs(self._row, extents)
+    extents = sub_rows_field()  # a SubRows view of this row's extents
 
 
 class ItemLocations(NestedRows):
@@ -440,13 +434,7 @@ class ItemPropertyAssociationEntry(Record):
         table.add({"item_ID": item_ID}, associations)
         self._bind(table, 0)
 
-    @property
-    def associations(self) -> SubRows:
-        return self._rows.sub_rows(self._row)
-
-    @associations.setter
-    def associations(self, associations) -> None:
-        self._rows.set_subs(self._row, associations)
+    associations = sub_rows_field()  # a SubRows view of this row's associations
 
 
 class ItemPropertyAssociations(NestedRows):

@@ -627,7 +627,7 @@ class SampleTable:
     def time_runs(self) -> tuple[list[int], list[int]]:
         """The 'stts' runs as (sample_count, sample_delta) columns; BmffError unless they cover every sample."""
         stts = self._required("stts")
-        self.expand(stts.sample_count, stts.sample_delta, "stts")  # the coverage check
+        self.check_covers(stts.sample_count, "stts")
         return list(stts.sample_count), list(stts.sample_delta)
 
     def sample_sizes(self) -> list[int]:
@@ -684,13 +684,11 @@ class SampleTable:
 
     def sync_bytes(self) -> bytearray:
         """1 for each sync sample, 0 for the others; without 'stss' every sample is a sync sample."""
-        count, stss = self.sample_count, self._box("stss")
-        if stss is None:
+        count, numbers = self.sample_count, self.sync_numbers()
+        if numbers is None:
             return bytearray(b"\1" * count)
         flags = bytearray(count)
-        for n in stss.sample_number:
-            if not 1 <= n <= count:
-                raise BmffError(f"stss names sample {n}; the track has {count}")
+        for n in numbers:
             flags[n - 1] = 1
         return flags
 
@@ -698,13 +696,17 @@ class SampleTable:
         """Whether each sample is a sync sample; without 'stss' every sample is."""
         return list(map(bool, self.sync_bytes()))
 
-    def expand(self, counts: list[int], values: list[int], what: str) -> Iterator[int]:
-        """Runs of (count, value) as one value per sample, lazily; BmffError unless they cover every sample."""
+    def check_covers(self, counts: list[int], what: str) -> None:
+        """BmffError unless runs of these sample counts cover every sample of the track."""
         count, covered = self.sample_count, sum(counts)
         if covered > count:
             raise BmffError(f"{what} covers more than the track's {count} samples")
         if covered != count:
             raise BmffError(f"{what} covers {covered} samples, the track has {count}")
+
+    def expand(self, counts: list[int], values: list[int], what: str) -> Iterator[int]:
+        """Runs of (count, value) as one value per sample, lazily; BmffError unless they cover every sample."""
+        self.check_covers(counts, what)
         return itertools.chain.from_iterable(map(itertools.repeat, values, counts))
 
     def decode_time_iter(self) -> Iterator[int]:

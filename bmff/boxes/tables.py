@@ -148,6 +148,12 @@ def record_field(name: str) -> property:
                     lambda self, value: self._rows.set(name, self._row, value))
 
 
+def sub_rows_field() -> property:
+    """A NestedRows record's attribute that is its run of sub-rows (a SubRows view); assigning replaces them."""
+    return property(lambda self: self._rows.sub_rows(self._row),
+                    lambda self, subs: self._rows.set_subs(self._row, subs))
+
+
 class Rows(Sequence):
     """A list-like run of Record views (len, index, slice, iterate, compare with any sequence of records).
 
